@@ -1,0 +1,56 @@
+# The CNN course: two commands do everything.
+#   make lab    set up .venv if needed, then open JupyterLab on the course
+#   make test   set up .venv if needed, then run the whole test suite
+.DEFAULT_GOAL := help
+.PHONY: help venv lab test bench clean
+
+VENV        ?= .venv
+PYTHON      ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+PORT        ?= 8888
+LAB_FLAGS   ?=
+# Jupyter refuses to run as root unless told; containers and CI often are root.
+ROOT_FLAG   := $(if $(filter 0,$(shell id -u)),--allow-root)
+PYTEST_ARGS ?=
+
+# nbgrader calls tools such as alembic by name: the venv's bin/ must come first.
+export PATH := $(abspath $(BIN)):$(PATH)
+# Keep TensorFlow's start-up log lines off stderr.
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+
+help:
+	@echo "make lab     open JupyterLab on the course (http://127.0.0.1:$(PORT)/lab)"
+	@echo "make test    run the whole test suite"
+	@echo "make bench   time cnnlib against TensorFlow, write bench/RESULTS.md"
+	@echo "Both set up $(VENV) first when it is missing or pyproject.toml changed."
+
+# The stamp is newer than pyproject.toml once the venv holds what it lists.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "The course needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)." >&2; exit 1; }
+	@test -x $(BIN)/python || { echo "== creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "== installing the course and its dependencies into $(VENV) (about a minute the first time)"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+	  --ServerApp.root_dir="$(CURDIR)" --ServerApp.default_url=/lab/tree/notebooks $(ROOT_FLAG) $(LAB_FLAGS)
+
+# pytest exits 5 when it collected no tests: that means the set-up is broken, not a pass.
+test: $(STAMP)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then \
+	  echo "make test: pytest collected no tests; treating that as a broken set-up." >&2; exit 1; \
+	fi; exit $$rc
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_conv.py
+
+clean:
+	rm -rf .pytest_cache .hypothesis cnnlib.egg-info test-output
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -1,0 +1,244 @@
+"""Shapes and sizes: the integer arithmetic of convolutional networks.
+
+Everything here is pure integer arithmetic; nothing touches an array. The
+symbols of the course's formula map onto argument names like this:
+
+    O = floor((W + 2P - D(K - 1) - 1) / S) + 1
+
+    W -> n          input size along one axis (height or width)
+    K -> k          kernel size along that axis
+    P -> padding    zeros added on each side (or "valid", "same", "full")
+    S -> stride     step between neighbouring kernel positions
+    D -> dilation   spacing between the kernel's taps
+
+``D(K - 1) + 1`` is the kernel's *effective* size: the span of input it covers.
+
+Every function raises ``ValueError`` with the numbers in the message when the
+request is impossible, so widgets and notebooks can show the message as-is.
+"""
+
+import operator
+
+__all__ = [
+    "effective_kernel_size",
+    "padding_amounts",
+    "conv_output_size",
+    "same_padding",
+    "full_padding",
+    "pool_output_size",
+    "conv_param_count",
+    "receptive_field",
+]
+
+PADDING_MODES = ("valid", "same", "full")
+
+
+def _check_int(name, value, minimum):
+    """Return ``value`` as an int, or raise if it is not an integer >= minimum.
+
+    Python and numpy integers pass; floats (even 3.0) and bools do not.
+    """
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = operator.index(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def effective_kernel_size(k, dilation=1):
+    """Span of input covered by a kernel of size ``k`` with the given dilation.
+
+    Returns ``dilation * (k - 1) + 1``: a 3-tap kernel with dilation 2 covers 5
+    pixels. Raises ``ValueError`` when ``k`` or ``dilation`` is below 1.
+    """
+    k = _check_int("k", k, 1)
+    dilation = _check_int("dilation", dilation, 1)
+    return dilation * (k - 1) + 1
+
+
+def padding_amounts(n, k, padding=0, stride=1, dilation=1):
+    """Zeros added before and after one axis, as ``(before, after)``.
+
+    Arguments:
+        n: input size along the axis (>= 1).
+        k: kernel size along the axis (>= 1).
+        padding: an int P (P zeros on each side), a pair ``(before, after)``, or
+            one of
+            - ``"valid"``: no padding;
+            - ``"same"``: TensorFlow's SAME, the least padding that gives
+              ``ceil(n / stride)`` outputs, with the odd pixel at the end
+              (bottom or right);
+            - ``"full"``: ``dilation * (k - 1)`` on each side, so every
+              overlap of kernel and input, however small, gives an output.
+        stride, dilation: ints >= 1 (they matter only for ``"same"``).
+
+    Returns:
+        ``(before, after)``, two non-negative ints.
+
+    Raises:
+        ValueError: unknown mode, negative padding, or a size or stride below 1.
+        TypeError: padding of the wrong type.
+    """
+    n = _check_int("n", n, 1)
+    ke = effective_kernel_size(k, dilation)
+    stride = _check_int("stride", stride, 1)
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0)
+        if mode == "full":
+            return (ke - 1, ke - 1)
+        if mode == "same":
+            out = -(-n // stride)  # ceil(n / stride)
+            total = max((out - 1) * stride + ke - n, 0)
+            return (total // 2, total - total // 2)
+        raise ValueError(f"padding must be an int, a (before, after) pair or one of "
+                         f"{PADDING_MODES}, got {padding!r}")
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 2:
+            raise ValueError(f"padding as a sequence must be (before, after), got {padding!r}")
+        before = _check_padding_int(padding[0], padding)
+        after = _check_padding_int(padding[1], padding)
+        return (before, after)
+    p = _check_padding_int(padding, padding)
+    return (p, p)
+
+
+def _check_padding_int(value, whole):
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"padding must be an int, a (before, after) pair or one of "
+                        f"{PADDING_MODES}, got {whole!r}")
+    return _check_int("padding", value, 0)
+
+
+def _output_size(n, k, padding, stride, dilation, strict, kernel_name):
+    """Shared body of conv_output_size and pool_output_size."""
+    n = _check_int("n", n, 1)
+    k = _check_int(kernel_name, k, 1)
+    stride = _check_int("stride", stride, 1)
+    dilation = _check_int("dilation", dilation, 1)
+    before, after = padding_amounts(n, k, padding, stride, dilation)
+    ke = dilation * (k - 1) + 1
+    padded = n + before + after
+    span = f"{kernel_name}={k}" if dilation == 1 else f"{kernel_name}={k} with dilation {dilation} (spans {ke})"
+    if ke > padded:
+        raise ValueError(f"kernel {span} does not fit in the padded input: "
+                         f"n + padding = {n} + {before + after} = {padded} < {ke}")
+    leftover = (padded - ke) % stride
+    if strict and leftover:
+        raise ValueError(
+            f"stride {stride} does not tile the padded input: ({padded} - {ke}) = {padded - ke} "
+            f"is not a multiple of {stride}, so the last {leftover} pixel(s) at the bottom/right "
+            f"are never covered by the kernel")
+    return (padded - ke) // stride + 1
+
+
+def conv_output_size(n, k, padding=0, stride=1, dilation=1, strict=False):
+    """Output size of a convolution along one axis.
+
+    Computes ``floor((n + before + after - dilation*(k-1) - 1) / stride) + 1``,
+    which is the course's ``floor((W + 2P - D(K-1) - 1) / S) + 1`` when the
+    padding is symmetric. With ``padding="same"`` this is ``ceil(n / stride)``.
+
+    Arguments:
+        n: input size (height or width), >= 1.
+        k: kernel size along the same axis, >= 1.
+        padding: int, ``(before, after)``, ``"valid"``, ``"same"`` or
+            ``"full"`` (see :func:`padding_amounts`).
+        stride: step between kernel positions, >= 1.
+        dilation: spacing between kernel taps, >= 1.
+        strict: if True, also raise when the stride leaves pixels at the
+            bottom/right that no kernel position covers.
+
+    Returns:
+        The output size, an int >= 1.
+
+    Raises:
+        ValueError: kernel larger than the padded input, sizes or stride < 1,
+            negative padding, or (strict) a stride that does not tile.
+
+    >>> conv_output_size(227, 11, padding=0, stride=4)   # AlexNet's first layer
+    55
+    """
+    return _output_size(n, k, padding, stride, dilation, strict, "k")
+
+
+def same_padding(k, dilation=1):
+    """Padding P on each side that keeps the size at stride 1: ``(K_eff - 1) / 2``.
+
+    Only kernels of odd effective size have a symmetric answer. For an even one
+    the ``ValueError`` explains how ``padding="same"`` splits it instead.
+
+    >>> same_padding(3), same_padding(5), same_padding(3, dilation=2)
+    (1, 2, 2)
+    """
+    ke = effective_kernel_size(k, dilation)
+    if ke % 2 == 0:
+        raise ValueError(f"a kernel spanning {ke} pixels (even) has no symmetric 'same' padding: "
+                         f"it needs {ke - 1} zeros in all; padding='same' puts {(ke - 1) // 2} "
+                         f"before and {ke // 2} after")
+    return (ke - 1) // 2
+
+
+def full_padding(k, dilation=1):
+    """Padding on each side for a 'full' convolution: ``dilation * (k - 1)``.
+
+    With it, every position where the kernel overlaps the input by at least one
+    pixel produces an output, so the output is ``n + K_eff - 1`` at stride 1.
+    """
+    return effective_kernel_size(k, dilation) - 1
+
+
+def pool_output_size(n, pool_size, stride=None, padding=0):
+    """Output size of a pooling layer along one axis.
+
+    Same arithmetic as a convolution with kernel ``pool_size``; the stride
+    defaults to ``pool_size`` (non-overlapping windows), as in Keras.
+
+    >>> pool_output_size(55, 3, stride=2)   # AlexNet's overlapping pooling
+    27
+    """
+    stride = pool_size if stride is None else stride
+    return _output_size(n, pool_size, padding, stride, 1, False, "pool_size")
+
+
+def conv_param_count(kh, kw, c_in, c_out, bias=True):
+    """Trainable parameters of a conv layer: ``kh*kw*c_in*c_out`` weights plus ``c_out`` biases.
+
+    >>> conv_param_count(11, 11, 3, 96)   # AlexNet conv1
+    34944
+    """
+    kh = _check_int("kh", kh, 1)
+    kw = _check_int("kw", kw, 1)
+    c_in = _check_int("c_in", c_in, 1)
+    c_out = _check_int("c_out", c_out, 1)
+    return kh * kw * c_in * c_out + (c_out if bias else 0)
+
+
+def receptive_field(layers):
+    """Receptive field, in input pixels, of one unit after a stack of layers.
+
+    Arguments:
+        layers: sequence of ``(kernel, stride)`` or ``(kernel, stride, dilation)``
+            tuples, first layer first. Pooling layers count as layers too.
+
+    Returns:
+        The side length r of the input square that one output unit sees:
+        ``r = 1 + sum_l D_l (K_l - 1) * prod_{m<l} S_m``.
+
+    >>> receptive_field([(3, 1), (3, 1)])   # two 3x3 convs see 5x5
+    5
+    """
+    r, jump = 1, 1
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, (tuple, list)) or len(layer) not in (2, 3):
+            raise ValueError(f"layers[{i}] must be (kernel, stride) or (kernel, stride, dilation), "
+                             f"got {layer!r}")
+        k, s = layer[0], layer[1]
+        d = layer[2] if len(layer) == 3 else 1
+        ke = effective_kernel_size(k, d)
+        s = _check_int(f"layers[{i}] stride", s, 1)
+        r += (ke - 1) * jump
+        jump *= s
+    return r

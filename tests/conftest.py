@@ -1,0 +1,21 @@
+"""Shared fixtures. TensorFlow is imported once, lazily, and only by tests that ask for it."""
+
+import os
+
+# Set before TensorFlow is imported anywhere: silences its start-up log lines.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("course", deadline=None, max_examples=60, print_blob=True)
+settings.load_profile("course")
+
+
+@pytest.fixture(scope="session")
+def tf():
+    """The tensorflow module, the independent reference for every op."""
+    import tensorflow
+
+    return tensorflow
