@@ -110,7 +110,7 @@ def test_dilation_matches_tensorflows_own_dilated_convolution(tf):
 
 def test_large_batch_is_split_into_chunks_without_changing_the_result(tf):
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((40, 16, 16, 3))   # 40 * 256 rows > one chunk
+    x = rng.standard_normal((40, 64, 64, 3))   # 40 * 1024 rows of 27 numbers: about 4 chunks
     w = rng.standard_normal((3, 3, 3, 5))
     expected = tf.nn.conv2d(x, w, 2, "SAME").numpy()
     np.testing.assert_allclose(ops.conv2d(x, w, stride=2, padding="same"), expected, **TOL)
@@ -446,9 +446,9 @@ W = np.zeros((3, 3, 3, 4))
     (lambda: ops.conv2d(X, W, stride=0), ValueError, r"stride must be >= 1, got 0"),
     (lambda: ops.conv2d(X, W, stride=(1, 2, 3)), ValueError, r"stride must be an int or a \(height, width\) pair"),
     (lambda: ops.conv2d(X, W, stride=1.5), TypeError, r"stride must be an integer, got 1.5"),
-    (lambda: ops.conv2d(X, W, padding=-1), ValueError, r"pad must be >= 0, got -1"),
+    (lambda: ops.conv2d(X, W, padding=-1), ValueError, r"padding must be >= 0, got -1"),
     (lambda: ops.conv2d(X, W, padding="half"), ValueError, r"one of \('valid', 'same', 'full'\), got 'half'"),
-    (lambda: ops.conv2d(X, W, padding=1.5), TypeError, r"pad must be an int"),
+    (lambda: ops.conv2d(X, W, padding=1.5), TypeError, r"padding must be an int, \(pad_h, pad_w\)"),
     (lambda: ops.conv2d(X + 1j, W), TypeError, r"x must hold real numbers, got dtype complex128"),
     (lambda: ops.conv2d(np.zeros((0, 5, 5, 3)), W), ValueError, r"must not be empty"),
     (lambda: ops.zero_pad(X, ((1, 2, 3), (0, 0))), TypeError, r"pad must be an int, \(pad_h, pad_w\)"),
