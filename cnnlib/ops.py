@@ -19,6 +19,9 @@ layer, the vectorized one, the 2-D teaching versions, pooling, activations, and
 the dense head.
 """
 
+import math
+import threading
+
 import numpy as np
 
 from . import shapes
@@ -311,6 +314,27 @@ def _im2col(xp, kernel_hw, stride_hw, dilation_hw, out_hw, out=None):
     return out
 
 
+# conv2d's scratch arrays (the im2col rows and the padded images of one chunk)
+# are kept per thread and reused from call to call. Fresh memory costs a page
+# fault per 4 KiB on first touch, and on this course's machines that took
+# longer than the arithmetic of a mid-sized convolution (bench/RESULTS.md).
+_scratch = threading.local()
+_SCRATCH_MAX_BYTES = 64 * 2**20   # larger requests get fresh memory, freed after the call
+
+
+def _workspace(slot, shape, dtype):
+    """An uninitialized array of ``shape`` for scratch ``slot``, reused across calls."""
+    size = math.prod(shape)
+    dtype = np.dtype(dtype)
+    if size * dtype.itemsize > _SCRATCH_MAX_BYTES:
+        return np.empty(shape, dtype)
+    buffers = _scratch.__dict__.setdefault("buffers", {})
+    buf = buffers.get((slot, dtype))
+    if buf is None or buf.size < size:
+        buf = buffers[(slot, dtype)] = np.empty(size, dtype)
+    return buf[:size].reshape(shape)
+
+
 # Size of the piece of the im2col matrix that conv2d builds at a time: small
 # enough to stay in cache, large enough for an efficient matrix product.
 # (Measured on the course machine: 4 MiB beat 1, 2, 8 and 16 MiB, and building
@@ -336,12 +360,11 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
     (top, bottom), (left, right) = pads
     row_bytes = kh * kw * c_in * x.dtype.itemsize
     step = min(n, max(1, _CONV_CHUNK_BYTES // (row_bytes * oh * ow)))  # images per chunk
-    # Buffers reused by every chunk: fresh memory for each would cost a page
-    # fault per 4 KiB, which is most of the time on small chunks.
-    cols = np.empty((step * oh * ow, kh * kw * c_in), dtype=x.dtype)
+    cols = _workspace("cols", (step * oh * ow, kh * kw * c_in), x.dtype)
     padded = None
     if top or bottom or left or right:
-        padded = np.zeros((step, h + top + bottom, width + left + right, c_in), dtype=x.dtype)
+        padded = _workspace("padded", (step, h + top + bottom, width + left + right, c_in), x.dtype)
+        padded.fill(0)
     w_matrix = w.reshape(kh * kw * c_in, c_out)
     out = np.empty((n, oh, ow, c_out), dtype=x.dtype)
     for first in range(0, n, step):

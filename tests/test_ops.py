@@ -116,6 +116,21 @@ def test_large_batch_is_split_into_chunks_without_changing_the_result(tf):
     np.testing.assert_allclose(ops.conv2d(x, w, stride=2, padding="same"), expected, **TOL)
 
 
+def test_conv2d_is_safe_to_call_from_several_threads():
+    """conv2d reuses scratch buffers; each thread must get its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(20)
+    problems = [(rng.standard_normal((4, 9 + i, 8, 2)), rng.standard_normal((3, 3, 2, 3)), i % 3)
+                for i in range(12)]
+    expected = [ops.conv2d_naive(x, w, padding=p) for x, w, p in problems]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            results = list(pool.map(lambda args: ops.conv2d(args[0], args[1], padding=args[2]), problems))
+            for got, want in zip(results, expected):
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_full_padding_matches_tensorflow(tf):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 6, 5, 2))
