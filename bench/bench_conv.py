@@ -148,7 +148,7 @@ def main():
     for dt in ("float32", "float64"):
         for size in ("mid", "large"):
             ratio = tf_ratio[(size, dt)]
-            verdict.append(f"{size} {dt}: {ratio:.2f}x ({'meets' if ratio <= 1.2 else 'misses'} 1.2x)")
+            verdict.append(f"{size} {dt}: {ratio:.3f}x ({'meets' if ratio <= 1.2 else 'misses'} 1.2x)")
     text = (
         f"Machine: {machine_line(tf)}. Date: {date.today().isoformat()}.\n"
         f"Command: `make bench` (bench/bench_conv.py). Padding 'same', stride 1, median of "

@@ -146,3 +146,16 @@ def test_ci_runs_make_test():
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
     assert re.search(r"^make test$", script, re.M)
     assert "set -euo pipefail" in script
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["-W", "pyproject.toml"], ["pip install --quiet -e '.[test]'"]),          # pyproject.toml changed
+    (["VENV=/nonexistent/venv"], ["-m venv /nonexistent/venv", "pip install --quiet -e '.[test]'"]),
+])
+def test_make_sets_up_the_venv_when_missing_or_stale(tmp_path, extra, expected):
+    """Dry runs (make -n) show the set-up steps make test and make lab would take."""
+    for target in ("test", "lab"):
+        result = subprocess.run(["make", "-n", "--no-print-directory", *extra, target], cwd=ROOT,
+                                env=_make_env(tmp_path), capture_output=True, text=True, check=True)
+        for step in expected:
+            assert step in result.stdout, f"make {target} {extra}: no '{step}' in\n{result.stdout}"
