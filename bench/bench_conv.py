@@ -47,12 +47,11 @@ NAIVE_IMAGES = {"small": 1, "mid": 2, "large": 1}
 NAIVE_ROUNDS = 3
 
 
-def timed(fn, rounds, pause=0.0):
+def timed(fn, rounds):
     """Median wall time of fn() over rounds, after one warm-up call."""
     fn()
     samples = []
     for _ in range(rounds):
-        time.sleep(pause)
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)

@@ -310,7 +310,8 @@ def _im2col(xp, kernel_hw, stride_hw, dilation_hw, out_hw, out=None):
     windows = windows.transpose(0, 1, 2, 4, 5, 3)
     if out is None:
         return windows.reshape(n * oh * ow, kh * kw * c)
-    out.reshape(n, oh, ow, kh, kw, c)[...] = windows
+    # copy=False: raise rather than silently fill a temporary copy of out
+    np.reshape(out, (n, oh, ow, kh, kw, c), copy=False)[...] = windows
     return out
 
 
@@ -374,7 +375,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
             padded[:size, top:top + h, left:left + width] = chunk
             chunk = padded[:size]
         rows = _im2col(chunk, (kh, kw), stride_hw, dilation_hw, (oh, ow), out=cols[:size * oh * ow])
-        np.matmul(rows, w_matrix, out=out[first:first + size].reshape(-1, c_out))
+        np.matmul(rows, w_matrix, out=np.reshape(out[first:first + size], (-1, c_out), copy=False))
     out += b
     return out
 

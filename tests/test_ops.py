@@ -110,8 +110,11 @@ def test_dilation_matches_tensorflows_own_dilated_convolution(tf):
 
 def test_large_batch_is_split_into_chunks_without_changing_the_result(tf):
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((40, 64, 64, 3))   # 40 * 1024 rows of 27 numbers: about 4 chunks
+    x = rng.standard_normal((40, 64, 64, 3))   # each image gives 32 * 32 rows of 27 float64s
     w = rng.standard_normal((3, 3, 3, 5))
+    images_per_chunk = ops._CONV_CHUNK_BYTES // (32 * 32 * 27 * 8)
+    assert 1 <= images_per_chunk < x.shape[0] / 2   # really several chunks, the last one partial
+    assert x.shape[0] % images_per_chunk != 0
     expected = tf.nn.conv2d(x, w, 2, "SAME").numpy()
     np.testing.assert_allclose(ops.conv2d(x, w, stride=2, padding="same"), expected, **TOL)
 
