@@ -48,8 +48,11 @@ test: $(STAMP)
 	  echo "make test: pytest collected no tests; treating that as a broken set-up." >&2; exit 1; \
 	fi; exit $$rc
 
+# Every bench/bench_*.py script, in name order; each rewrites its own section of bench/RESULTS.md.
 bench: $(STAMP)
-	$(BIN)/python bench/bench_conv.py
+	@set -e; for script in bench/bench_*.py; do \
+	  echo "== $$script"; $(BIN)/python $$script; \
+	done
 
 clean:
 	rm -rf .pytest_cache .hypothesis cnnlib.egg-info test-output
