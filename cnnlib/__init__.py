@@ -2,13 +2,23 @@
 
 Modules, each with one job:
 
-    cnnlib.shapes   output sizes, padding, parameter counts, receptive fields (integers only)
-    cnnlib.ops      forward ops on NHWC activations and HWIO kernels (NumPy)
+    cnnlib.shapes        output sizes, padding, parameter counts, receptive fields (integers only)
+    cnnlib.ops           forward ops on NHWC activations and HWIO kernels (NumPy)
+    cnnlib.backprop      their backward passes, in the same order
+    cnnlib.gradcheck     central differences and relative errors, to check a backward pass
+    cnnlib.layers        Conv2D, MaxPool2D, AvgPool2D, ReLU, Flatten, Dense, Dropout
+    cnnlib.model         Sequential: summary, fit, evaluate, predict
+    cnnlib.optim         SGD and Adam
+    cnnlib.data          offline datasets (digits, a 5,000-image MNIST subset) and sample photos
+    cnnlib.keras_bridge  to_keras(model): the same network in tf.keras (imports TensorFlow)
+    cnnlib.widgets       interactive explorers for notebooks (imports ipywidgets)
 
-TensorFlow is never imported here; only the tests and benchmarks use it.
+TensorFlow, ipywidgets and matplotlib are never imported here; import
+``cnnlib.keras_bridge`` or ``cnnlib.widgets`` when you need them.
 """
 
-from . import ops, shapes
+from . import backprop, data, gradcheck, layers, model, ops, optim, shapes
+from .model import Sequential
 
 __version__ = "0.1.0"
-__all__ = ["ops", "shapes"]
+__all__ = ["backprop", "data", "gradcheck", "layers", "model", "ops", "optim", "shapes", "Sequential"]

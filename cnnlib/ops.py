@@ -45,6 +45,7 @@ __all__ = [
     "softmax",
     "log_softmax",
     "cross_entropy",
+    "dense_geometry",
     "dense",
     "flatten",
 ]
@@ -633,6 +634,23 @@ def flatten(x):
     return x.reshape(x.shape[0], -1)
 
 
+def dense_geometry(x, w, b=None):
+    """Check a dense call; return ``(x, w, b)`` cast to the result dtype (b zeros when None).
+
+    Shared by :func:`dense` and its backward pass, so both refuse the same calls.
+    """
+    x = _as_real_array("x", x)
+    w = _as_real_array("w", w)
+    _check_ndim("x", x, 2, "(batch, features); flatten images first")
+    _check_ndim("w", w, 2, "(in_features, out_features)")
+    if w.shape[0] != x.shape[1]:
+        raise ValueError(f"w has {w.shape[0]} input features but x has {x.shape[1]} "
+                         f"(x.shape={x.shape}, w.shape={w.shape})")
+    b = _check_bias(b, x, w)
+    dtype = _result_dtype(x, w, b)
+    return x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False)
+
+
 def dense(x, w, b=None):
     """Fully connected layer: ``x @ w + b``.
 
@@ -647,13 +665,5 @@ def dense(x, w, b=None):
     Raises:
         ValueError: wrong ranks or sizes that do not match.
     """
-    x = _as_real_array("x", x)
-    w = _as_real_array("w", w)
-    _check_ndim("x", x, 2, "(batch, features); flatten images first")
-    _check_ndim("w", w, 2, "(in_features, out_features)")
-    if w.shape[0] != x.shape[1]:
-        raise ValueError(f"w has {w.shape[0]} input features but x has {x.shape[1]} "
-                         f"(x.shape={x.shape}, w.shape={w.shape})")
-    b = _check_bias(b, x, w)
-    dtype = _result_dtype(x, w, b)
-    return x.astype(dtype, copy=False) @ w.astype(dtype, copy=False) + b.astype(dtype, copy=False)
+    x, w, b = dense_geometry(x, w, b)
+    return x @ w + b

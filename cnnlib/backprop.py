@@ -1,0 +1,313 @@
+"""Backward passes of the ops in :mod:`cnnlib.ops`, in the same order and with the same names.
+
+Each ``<op>_backward`` takes ``dout``, the gradient of the loss with respect to
+the op's output (same shape as that output), and the op's inputs; it returns
+the gradient of the loss with respect to each input (same shapes as the
+inputs). The argument checks are the forward ops' own (``conv_geometry``,
+``pool_geometry``), so a call the forward op refuses is refused here with the
+same message. Results are in the dtype the forward op would return.
+
+The chain rule, op by op:
+
+    conv2d   out[n,i,j,o] = b[o] + sum_{p,q,c} xpad[n, i*S+p*D, j*S+q*D, c] * w[p,q,c,o]
+             -> db = sum of dout over n, i, j
+                dw[p,q,c,o] = sum_{n,i,j} xpad[n, i*S+p*D, j*S+q*D, c] * dout[n,i,j,o]
+                dxpad[n, i*S+p*D, j*S+q*D, c] += w[p,q,c,o] * dout[n,i,j,o], then crop the padding
+    max pool each window's gradient goes to the window's largest input (the first one on ties)
+    avg pool each window's gradient is shared equally by its real (non-padding) pixels
+    relu     the gradient passes where x > 0 and is stopped elsewhere (x == 0 included)
+    dense    dx = dout @ w.T, dw = x.T @ dout, db = sum of dout over the batch
+"""
+
+import numpy as np
+
+from .ops import (_as_float, _as_real_array, _check_ndim, _CONV_CHUNK_BYTES, _im2col,
+                  _real_pixel_counts, _result_dtype, _workspace, conv_geometry, dense_geometry, pool_geometry,
+                  softmax)
+
+__all__ = [
+    "conv2d_backward_naive",
+    "conv2d_backward",
+    "pool2d_backward",
+    "max_pool2d_backward",
+    "avg_pool2d_backward",
+    "relu_backward",
+    "dense_backward",
+    "softmax_cross_entropy",
+]
+
+
+def _check_dout(dout, expected_shape, op):
+    """dout as an array of the op's output shape, with an error that names both shapes."""
+    dout = _as_real_array("dout", dout)
+    if dout.shape != tuple(expected_shape):
+        raise ValueError(f"dout must have the shape of {op}'s output, {tuple(expected_shape)}, "
+                         f"got {dout.shape}")
+    return dout
+
+
+# ---------------------------------------------------------------------------
+# Convolution
+# ---------------------------------------------------------------------------
+
+def conv2d_backward_naive(dout, x, w, stride=1, padding=0, dilation=1):
+    """Gradients of :func:`cnnlib.ops.conv2d` with loops: the readable reference.
+
+    Arguments:
+        dout: gradient of the loss with respect to conv2d's output, (N, OH, OW, C_out).
+        x, w, stride, padding, dilation: conv2d's arguments; x (N, H, W, C_in),
+            w (KH, KW, C_in, C_out). The bias does not enter any gradient.
+
+    Returns:
+        ``(dx, dw, db)`` of shapes (N, H, W, C_in), (KH, KW, C_in, C_out), (C_out,).
+
+    Raises:
+        ValueError, TypeError: as conv2d for bad arguments; ValueError when
+            dout's shape is not conv2d's output shape.
+    """
+    x, w, _, (sh, sw), (dh, dw_), ((top, bottom), (left, right)), (oh, ow) = conv_geometry(
+        x, w, None, stride, padding, dilation)
+    n, h, width, _ = x.shape
+    kh, kw, _, c_out = w.shape
+    dout = _check_dout(dout, (n, oh, ow, c_out), "conv2d").astype(x.dtype, copy=False)
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    for i in range(oh):
+        for j in range(ow):
+            rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+            cols = slice(j * sw, j * sw + dw_ * (kw - 1) + 1, dw_)
+            for o in range(c_out):
+                g = dout[:, i, j, o][:, None, None, None]            # (N, 1, 1, 1)
+                dw[:, :, :, o] += np.sum(xp[:, rows, cols, :] * g, axis=0)
+                dxp[:, rows, cols, :] += w[:, :, :, o] * g
+    db = dout.sum(axis=(0, 1, 2))
+    return dxp[:, top:top + h, left:left + width, :], dw, db
+
+
+def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
+    """Gradients of :func:`cnnlib.ops.conv2d`, vectorized: the transpose of im2col.
+
+    Same arguments, results and errors as :func:`conv2d_backward_naive`.
+
+    conv2d is ``out = cols @ W`` with ``cols`` the im2col matrix (one row per
+    output pixel) and ``W = w.reshape(KH*KW*C_in, C_out)``. Hence
+    ``dW = cols.T @ dout`` and ``dcols = dout @ W.T``; dx is dcols folded back
+    onto the image (col2im): every window adds its row back where it came from,
+    so pixels that several windows share collect several contributions. As in
+    the forward pass, a few images are done at a time so that the im2col rows
+    stay small.
+    """
+    x, w, _, stride_hw, dilation_hw, pads, (oh, ow) = conv_geometry(
+        x, w, None, stride, padding, dilation)
+    n, h, width, c_in = x.shape
+    kh, kw, _, c_out = w.shape
+    (sh, sw), (dh, dw_) = stride_hw, dilation_hw
+    (top, bottom), (left, right) = pads
+    dout = _check_dout(dout, (n, oh, ow, c_out), "conv2d").astype(x.dtype, copy=False)
+
+    w_matrix_t = w.reshape(kh * kw * c_in, c_out).T
+    dw = np.zeros((kh * kw * c_in, c_out), dtype=x.dtype)
+    dx = np.empty_like(x)
+    row_bytes = kh * kw * c_in * x.dtype.itemsize
+    step = min(n, max(1, _CONV_CHUNK_BYTES // (row_bytes * oh * ow)))  # images per chunk
+    cols = _workspace("cols", (step * oh * ow, kh * kw * c_in), x.dtype)
+    dcols = _workspace("dcols", (step * oh * ow, kh * kw * c_in), x.dtype)
+    hp, wp = h + top + bottom, width + left + right
+    padded = dxp = None
+    if top or bottom or left or right:
+        padded = _workspace("padded", (step, hp, wp, c_in), x.dtype)
+        padded.fill(0)
+        dxp = _workspace("dpadded", (step, hp, wp, c_in), x.dtype)
+    for first in range(0, n, step):
+        chunk = x[first:first + step]
+        size = chunk.shape[0]
+        if padded is not None:
+            padded[:size, top:top + h, left:left + width] = chunk
+            chunk = padded[:size]
+        g = dout[first:first + size].reshape(-1, c_out)
+        rows = _im2col(chunk, (kh, kw), stride_hw, dilation_hw, (oh, ow), out=cols[:size * oh * ow])
+        dw += rows.T @ g
+        grad_rows = np.matmul(g, w_matrix_t, out=dcols[:size * oh * ow])
+        # col2im: one strided add per kernel offset (p, q) puts every window's share back.
+        target = dx[first:first + size] if dxp is None else dxp[:size]
+        target.fill(0)
+        grad_rows = grad_rows.reshape(size, oh, ow, kh, kw, c_in)
+        for p in range(kh):
+            for q in range(kw):
+                target[:, p * dh:p * dh + sh * (oh - 1) + 1:sh,
+                       q * dw_:q * dw_ + sw * (ow - 1) + 1:sw, :] += grad_rows[:, :, :, p, q, :]
+        if dxp is not None:
+            dx[first:first + size] = dxp[:size, top:top + h, left:left + width]
+    db = dout.sum(axis=(0, 1, 2))
+    return dx, dw.reshape(w.shape), db
+
+
+# ---------------------------------------------------------------------------
+# Pooling
+# ---------------------------------------------------------------------------
+
+def pool2d_backward(dout, x, pool_size=2, stride=None, padding=0, mode="max"):
+    """Gradient of :func:`cnnlib.ops.pool2d` with respect to x.
+
+    Arguments:
+        dout: gradient of the loss with respect to pool2d's output, (N, OH, OW, C).
+        x, pool_size, stride, padding, mode: pool2d's arguments; x (N, H, W, C).
+
+    Returns:
+        dx of shape (N, H, W, C) in the dtype pool2d returns.
+
+        - ``"max"``: each window's gradient goes to the position of its
+          largest input; on a tie, to the first of them in row-major order
+          (the one TensorFlow picks). Padding is never picked.
+        - ``"avg"``: each window's gradient is divided equally among the
+          real pixels under it (padding does not count, as in the forward pass).
+        - ``"sum"``: each pixel under the window receives the window's gradient.
+
+        When windows overlap (stride < pool_size), a pixel receives the sum of
+        its shares from every window that covers it.
+
+    Raises:
+        ValueError, TypeError: as pool2d for bad arguments; ValueError when
+            dout's shape is not pool2d's output shape.
+    """
+    x, (ph, pw), (sh, sw), pads, (oh, ow), mode = pool_geometry(x, pool_size, stride, padding, mode)
+    if mode == "avg":
+        x = _as_float(x)
+    n, h, width, c = x.shape
+    (top, bottom), (left, right) = pads
+    dout = _check_dout(dout, (n, oh, ow, c), "pool2d")
+    dtype = _as_float(x).dtype if mode == "avg" else _result_dtype(x, dout)
+    dout = dout.astype(dtype, copy=False)
+
+    def window(a, i, j):
+        """The (i, j)-th element of every window: a strided view of shape (N, OH, OW, C)."""
+        return a[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+
+    dxp = np.zeros((n, h + top + bottom, width + left + right, c), dtype=dtype)
+    if mode == "max":
+        xp = np.pad(x, ((0, 0), *pads, (0, 0)))
+        real = np.pad(np.ones((1, h, width, 1), bool), ((0, 0), *pads, (0, 0)))
+        # Scan each window in row-major order; a later element wins only if it is
+        # strictly larger (so the first maximum wins a tie), and padding never wins.
+        best = winner = have = None
+        for i in range(ph):
+            for j in range(pw):
+                value, ok = window(xp, i, j), window(real, i, j)
+                if best is None:
+                    best = value.copy()
+                    winner = np.zeros(best.shape, np.intp)
+                    have = np.broadcast_to(ok, best.shape).copy()
+                    continue
+                better = ok & (~have | (value > best))
+                np.copyto(best, value, where=better)
+                winner[better] = i * pw + j
+                have |= better
+        for i in range(ph):
+            for j in range(pw):
+                window(dxp, i, j)[...] += np.where(winner == i * pw + j, dout, 0)
+    else:
+        share = dout
+        if mode == "avg":
+            share = dout / _real_pixel_counts((h, width), (ph, pw), (sh, sw), pads, (oh, ow)).astype(dtype)
+        for i in range(ph):
+            for j in range(pw):
+                window(dxp, i, j)[...] += share
+    return dxp[:, top:top + h, left:left + width, :]
+
+
+def max_pool2d_backward(dout, x, pool_size=2, stride=None, padding=0):
+    """Gradient of max pooling: :func:`pool2d_backward` with ``mode="max"``."""
+    return pool2d_backward(dout, x, pool_size, stride, padding, mode="max")
+
+
+def avg_pool2d_backward(dout, x, pool_size=2, stride=None, padding=0):
+    """Gradient of average pooling: :func:`pool2d_backward` with ``mode="avg"``."""
+    return pool2d_backward(dout, x, pool_size, stride, padding, mode="avg")
+
+
+# ---------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------
+
+def relu_backward(dout, x):
+    """Gradient of :func:`cnnlib.ops.relu`: ``dout`` where ``x > 0``, else 0.
+
+    Arguments:
+        dout: gradient with respect to relu(x), same shape as x.
+        x: relu's input, any shape.
+
+    Returns:
+        dx, x's shape, in dout's floating dtype. At exactly 0 the gradient is
+        taken as 0, as TensorFlow does.
+
+    Raises:
+        ValueError: dout and x differ in shape.
+    """
+    x = _as_real_array("x", x)
+    dout = _check_dout(dout, x.shape, "relu")
+    dout = _as_float(dout)
+    return np.where(x > 0, dout, dout.dtype.type(0))
+
+
+# ---------------------------------------------------------------------------
+# The dense head and the loss
+# ---------------------------------------------------------------------------
+
+def dense_backward(dout, x, w):
+    """Gradients of :func:`cnnlib.ops.dense` (``x @ w + b``).
+
+    Arguments:
+        dout: gradient with respect to dense's output, (N, M).
+        x: dense's input, (N, D).
+        w: weights, (D, M).
+
+    Returns:
+        ``(dx, dw, db)`` of shapes (N, D), (D, M), (M,).
+
+    Raises:
+        ValueError: wrong ranks, or shapes that do not match.
+    """
+    x, w, _ = dense_geometry(x, w)
+    dout = _check_dout(dout, (x.shape[0], w.shape[1]), "dense").astype(x.dtype, copy=False)
+    return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+
+def softmax_cross_entropy(logits, labels):
+    """Softmax followed by cross-entropy: the loss of a classifier and its gradient.
+
+    Arguments:
+        logits: raw class scores, (N, K).
+        labels: integer classes, (N,), each in [0, K).
+
+    Returns:
+        ``(loss, dlogits)``: the mean over the batch of ``-log softmax(logits)[n, labels[n]]``
+        (a NumPy scalar) and its gradient ``(softmax(logits) - onehot(labels)) / N``,
+        shape (N, K). Both in logits' floating dtype.
+
+    Raises:
+        ValueError: wrong shapes or labels out of range.
+        TypeError: non-integer labels.
+    """
+    logits = _as_float(_as_real_array("logits", logits))
+    labels = _as_real_array("labels", labels)
+    _check_ndim("logits", logits, 2, "(batch, classes)")
+    n, k = logits.shape
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), one class index per row of logits "
+                         f"(logits.shape={logits.shape}), got {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    if n == 0:
+        raise ValueError("logits must hold at least one example, got an empty batch")
+    if labels.min() < 0 or labels.max() >= k:
+        bad = labels[(labels < 0) | (labels >= k)][0]
+        raise ValueError(f"labels must be in [0, {k}) for {k} classes, got {bad}")
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = np.arange(n)
+    loss = -log_probs[rows, labels].mean()
+    dlogits = softmax(logits, axis=1)
+    dlogits[rows, labels] -= 1
+    dlogits /= n
+    return logits.dtype.type(loss), dlogits

@@ -1,0 +1,294 @@
+"""Sequential: a stack of layers that trains as a classifier.
+
+The last layer's output is read as class scores (logits); the loss is
+:func:`cnnlib.backprop.softmax_cross_entropy`, so do not end the stack with a
+softmax. One training step is
+
+    logits = forward(x_batch, training=True)
+    loss, dlogits = softmax_cross_entropy(logits, y_batch)
+    backward(dlogits)                   # every layer fills its grads
+    optimizer.step(params, grads)
+
+and ``fit`` repeats it over shuffled mini-batches for a number of epochs.
+"""
+
+import time
+
+import numpy as np
+
+from . import backprop, ops, shapes
+from .layers import Layer
+from .optim import Adam
+
+__all__ = ["Sequential", "History"]
+
+
+class History:
+    """What ``fit`` returns: ``history`` maps "loss", "accuracy", "val_loss",
+    "val_accuracy" and "time" (seconds since fit started, at the end of each
+    epoch) to one value per epoch. ``history["loss"]`` also works on the object."""
+
+    def __init__(self):
+        self.history = {"loss": [], "accuracy": []}
+        self.epoch = []
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __repr__(self):
+        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.history.items() if v)
+        return f"History({len(self.epoch)} epochs: {last})"
+
+
+class Sequential:
+    """Layers applied one after another to NHWC images, ending in class scores.
+
+    Arguments:
+        layers: a list of :class:`cnnlib.layers.Layer`.
+        input_shape: shape of one example, e.g. (28, 28, 1); when given the
+            weights are created at once, otherwise on the first forward.
+        seed: seeds every layer that has no seed of its own, so that the same
+            seed gives the same initial weights (and dropout masks).
+        dtype: dtype of the weights of layers that do not set their own
+            (float32 for training; float64 to compare with references).
+
+    Raises:
+        TypeError: something in ``layers`` is not a Layer.
+        ValueError: a layer cannot take its input's shape (the message names it).
+    """
+
+    def __init__(self, layers, input_shape=None, seed=None, dtype="float32"):
+        self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a cnnlib.layers.Layer, got {type(layer).__name__}")
+        if not self.layers:
+            raise ValueError("layers must not be empty")
+        self._unique_names()
+        self.seed = seed
+        self.dtype = np.dtype(dtype)
+        self.input_shape = None
+        if input_shape is not None:
+            self.build(input_shape)
+
+    def _unique_names(self):
+        """Keras's convention: conv2d, conv2d_1, conv2d_2, ..."""
+        seen = {}
+        for layer in self.layers:
+            base = layer.name
+            if base in seen:
+                seen[base] += 1
+                layer.name = f"{base}_{seen[base]}"
+            else:
+                seen[base] = 0
+
+    @property
+    def built(self):
+        return self.input_shape is not None
+
+    def build(self, input_shape):
+        """Create every layer's weights for examples of ``input_shape``; return the output shape."""
+        input_shape = tuple(int(n) for n in input_shape)
+        seeds = np.random.SeedSequence(self.seed).spawn(len(self.layers))
+        shape = input_shape
+        for layer, seq in zip(self.layers, seeds):
+            try:
+                shape = layer.build(shape, rng=np.random.default_rng(seq), dtype=self.dtype)
+            except ValueError as err:
+                raise ValueError(f"layer {layer.name} ({layer!r}) cannot take inputs of shape "
+                                 f"{shape}: {err}") from None
+        self.input_shape = input_shape
+        return shape
+
+    # -- the passes ---------------------------------------------------------
+
+    def forward(self, x, training=False):
+        """Class scores (logits) for a batch x of shape (N, *input_shape): (N, classes)."""
+        x = self._check_x(x)
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dout):
+        """Backpropagate dL/dlogits through every layer (filling their grads); return dL/dx."""
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def parameters(self):
+        """List of (layer name, weight name, weight array) for every weight, in a fixed order."""
+        return [(layer.name, key, value) for layer in self.layers for key, value in layer.params.items()]
+
+    def gradients(self):
+        """The gradient arrays, in the order of :meth:`parameters`."""
+        return [layer.grads[key] for layer in self.layers for key in layer.params]
+
+    def get_weights(self):
+        """Copies of every weight array, in the order of :meth:`parameters` (Keras's order)."""
+        return [value.copy() for _, _, value in self.parameters()]
+
+    def set_weights(self, weights):
+        """Overwrite the weights with arrays given in the order of :meth:`parameters`."""
+        current = self.parameters()
+        weights = list(weights)
+        if len(weights) != len(current):
+            raise ValueError(f"expected {len(current)} arrays, got {len(weights)}")
+        for (lname, key, value), new in zip(current, weights):
+            new = np.asarray(new)
+            if new.shape != value.shape:
+                raise ValueError(f"{lname}.{key} has shape {value.shape}, got {new.shape}")
+            value[...] = new
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self.layers)
+
+    # -- reading the architecture ---------------------------------------------
+
+    def table(self):
+        """One row per layer: (name, type, output shape with None for the batch, parameters)."""
+        self._require_built("table")
+        return [(layer.name, type(layer).__name__, (None, *layer.output_shape), layer.count_params())
+                for layer in self.layers]
+
+    def summary(self, print_fn=print):
+        """Print a table of layers, output shapes and parameter counts, as Keras's summary does."""
+        rows = [(f"{name} ({kind})", str(shape), f"{count:,}") for name, kind, shape, count in self.table()]
+        header = ("Layer (type)", "Output Shape", "Param #")
+        widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(3)]
+        line = "-" * sum(widths)
+        fmt = lambda r: f"{r[0]:<{widths[0]}}{r[1]:<{widths[1]}}{r[2]:>{widths[2]}}"  # noqa: E731
+        text = [f'Model: "sequential"  input (None, {", ".join(map(str, self.input_shape))})',
+                line, fmt(header), "=" * sum(widths), *map(fmt, rows), "=" * sum(widths),
+                f"Total params: {self.count_params():,}"]
+        print_fn("\n".join(text))
+
+    # -- training -------------------------------------------------------------
+
+    def _require_built(self, what):
+        if not self.built:
+            raise RuntimeError(f"{what} needs the model built: pass input_shape= or call build() first")
+
+    def _check_x(self, x):
+        x = ops._as_real_array("x", x)
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(f"x must be a non-empty batch (N, *input_shape), got shape {x.shape}")
+        if not self.built:
+            self.build(x.shape[1:])
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"the model takes examples of shape {self.input_shape}, "
+                             f"got x.shape={x.shape}")
+        return x.astype(self.dtype, copy=False)
+
+    def _check_xy(self, x, y, name="x"):
+        x = self._check_x(x)
+        y = ops._as_real_array("y", y)
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"y must hold one integer class per example of {name}, shape "
+                             f"({x.shape[0]},), got {y.shape}")
+        if y.dtype.kind not in "iu":
+            raise TypeError(f"y must hold integer classes, got dtype {y.dtype}")
+        return x, y
+
+    def fit(self, x, y, epochs=1, batch_size=32, optimizer=None, validation_data=None,
+            shuffle=True, seed=0, verbose=1):
+        """Train on (x, y) with mini-batch gradient descent.
+
+        Arguments:
+            x: images (N, *input_shape); y: integer classes (N,).
+            epochs: passes over the data.
+            batch_size: examples per step.
+            optimizer: an :mod:`cnnlib.optim` optimizer (default ``Adam()``).
+                Pass the same one to later calls to continue training.
+            validation_data: optional (x_val, y_val), evaluated after each epoch.
+            shuffle: shuffle the examples every epoch (with ``seed``).
+            verbose: 1 shows a progress bar per epoch (a widget in a notebook,
+                text in a terminal), 0 shows nothing.
+
+        Returns:
+            A :class:`History` with the mean training loss and accuracy of each
+            epoch (as Keras reports them: averaged over the epoch's batches),
+            the validation loss and accuracy, and the elapsed time.
+
+        Raises:
+            ValueError, TypeError: shapes or dtypes of x and y that do not fit.
+        """
+        from tqdm.auto import tqdm
+
+        x, y = self._check_xy(x, y)
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (x_val, y_val)")
+            x_val, y_val = self._check_xy(*validation_data, name="x_val")
+            self._check_classes(y_val)
+        self._check_classes(y)
+        epochs = shapes._check_int("epochs", epochs, 1)
+        batch_size = shapes._check_int("batch_size", batch_size, 1)
+        optimizer = optimizer if optimizer is not None else Adam()
+        self.optimizer = optimizer
+        rng = np.random.default_rng(seed)
+        history = History()
+        if validation_data is not None:
+            history.history.update(val_loss=[], val_accuracy=[])
+        history.history["time"] = []
+        params = [value for _, _, value in self.parameters()]
+        n = x.shape[0]
+        start = time.perf_counter()
+        for epoch in range(epochs):
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            total_loss = total_correct = seen = 0
+            bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                       disable=not verbose, leave=True)
+            for first in bar:
+                idx = order[first:first + batch_size]
+                logits = self.forward(x[idx], training=True)
+                loss, dlogits = backprop.softmax_cross_entropy(logits, y[idx])
+                self.backward(dlogits)
+                optimizer.step(params, self.gradients())
+                total_loss += float(loss) * len(idx)
+                total_correct += int(np.sum(np.argmax(logits, axis=1) == y[idx]))
+                seen += len(idx)
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", accuracy=f"{total_correct / seen:.4f}",
+                                refresh=False)
+            history.history["loss"].append(total_loss / seen)
+            history.history["accuracy"].append(total_correct / seen)
+            if validation_data is not None:
+                val_loss, val_acc = self.evaluate(x_val, y_val)
+                history.history["val_loss"].append(val_loss)
+                history.history["val_accuracy"].append(val_acc)
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", accuracy=f"{total_correct / seen:.4f}",
+                                val_accuracy=f"{val_acc:.4f}")
+            bar.close()
+            history.history["time"].append(time.perf_counter() - start)
+            history.epoch.append(epoch)
+        return history
+
+    def _check_classes(self, y):
+        classes = self.layers[-1].output_shape
+        if classes is not None and len(classes) == 1 and y.size and (y.min() < 0 or y.max() >= classes[0]):
+            bad = y[(y < 0) | (y >= classes[0])][0]
+            raise ValueError(f"labels must be in [0, {classes[0]}) for a model with {classes[0]} "
+                             f"outputs, got {bad}")
+
+    def predict_logits(self, x, batch_size=256):
+        """Class scores (N, classes), computed batch_size examples at a time."""
+        x = self._check_x(x)
+        batch_size = shapes._check_int("batch_size", batch_size, 1)
+        return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def predict(self, x, batch_size=256):
+        """Class probabilities (N, classes): the softmax of the logits."""
+        return ops.softmax(self.predict_logits(x, batch_size), axis=1)
+
+    def evaluate(self, x, y, batch_size=256):
+        """(mean cross-entropy loss, accuracy) on (x, y), as Python floats."""
+        x, y = self._check_xy(x, y)
+        self._check_classes(y)
+        logits = self.predict_logits(x, batch_size)
+        loss, _ = backprop.softmax_cross_entropy(logits, y)
+        return float(loss), float(np.mean(np.argmax(logits, axis=1) == y))
+
+    def __repr__(self):
+        inner = ",\n    ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n    {inner},\n])"
