@@ -106,13 +106,15 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
     (top, bottom), (left, right) = pads
     dout = _check_dout(dout, (n, oh, ow, c_out), "conv2d").astype(x.dtype, copy=False)
 
-    w_matrix_t = w.reshape(kh * kw * c_in, c_out).T
+    # One (C_out, C_in) matrix per kernel tap: dcols comes out tap by tap, each
+    # tap's block contiguous, which makes the col2im adds below contiguous reads.
+    taps = np.ascontiguousarray(w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1))
     dw = np.zeros((kh * kw * c_in, c_out), dtype=x.dtype)
     dx = np.empty_like(x)
     row_bytes = kh * kw * c_in * x.dtype.itemsize
     step = min(n, max(1, _CONV_CHUNK_BYTES // (row_bytes * oh * ow)))  # images per chunk
     cols = _workspace("cols", (step * oh * ow, kh * kw * c_in), x.dtype)
-    dcols = _workspace("dcols", (step * oh * ow, kh * kw * c_in), x.dtype)
+    dcols = _workspace("dcols", (kh * kw, step * oh * ow, c_in), x.dtype)
     hp, wp = h + top + bottom, width + left + right
     padded = dxp = None
     if top or bottom or left or right:
@@ -128,15 +130,14 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
         g = dout[first:first + size].reshape(-1, c_out)
         rows = _im2col(chunk, (kh, kw), stride_hw, dilation_hw, (oh, ow), out=cols[:size * oh * ow])
         dw += rows.T @ g
-        grad_rows = np.matmul(g, w_matrix_t, out=dcols[:size * oh * ow])
-        # col2im: one strided add per kernel offset (p, q) puts every window's share back.
+        grad_rows = np.matmul(g, taps, out=dcols[:, :size * oh * ow])    # (KH*KW, rows, C_in)
+        # col2im: one strided add per kernel tap (p, q) puts every window's share back.
         target = dx[first:first + size] if dxp is None else dxp[:size]
         target.fill(0)
-        grad_rows = grad_rows.reshape(size, oh, ow, kh, kw, c_in)
         for p in range(kh):
             for q in range(kw):
-                target[:, p * dh:p * dh + sh * (oh - 1) + 1:sh,
-                       q * dw_:q * dw_ + sw * (ow - 1) + 1:sw, :] += grad_rows[:, :, :, p, q, :]
+                target[:, p * dh:p * dh + sh * (oh - 1) + 1:sh, q * dw_:q * dw_ + sw * (ow - 1) + 1:sw, :] \
+                    += grad_rows[p * kw + q].reshape(size, oh, ow, c_in)
         if dxp is not None:
             dx[first:first + size] = dxp[:size, top:top + h, left:left + width]
     db = dout.sum(axis=(0, 1, 2))
@@ -186,26 +187,30 @@ def pool2d_backward(dout, x, pool_size=2, stride=None, padding=0, mode="max"):
 
     dxp = np.zeros((n, h + top + bottom, width + left + right, c), dtype=dtype)
     if mode == "max":
-        xp = np.pad(x, ((0, 0), *pads, (0, 0)))
-        real = np.pad(np.ones((1, h, width, 1), bool), ((0, 0), *pads, (0, 0)))
-        # Scan each window in row-major order; a later element wins only if it is
-        # strictly larger (so the first maximum wins a tie), and padding never wins.
-        best = winner = have = None
+        fill = 0   # padding must never be the maximum: pad with the dtype's lowest value
+        if x.dtype.kind == "f":
+            fill = -np.inf
+        elif x.dtype.kind in "iu":
+            fill = np.iinfo(x.dtype).min
+        xp = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill)
+        real = None
+        if top or bottom or left or right:
+            real = np.pad(np.ones((1, h, width, 1), bool), ((0, 0), *pads, (0, 0)))
+        biggest = window(xp, 0, 0).copy()
         for i in range(ph):
             for j in range(pw):
-                value, ok = window(xp, i, j), window(real, i, j)
-                if best is None:
-                    best = value.copy()
-                    winner = np.zeros(best.shape, np.intp)
-                    have = np.broadcast_to(ok, best.shape).copy()
-                    continue
-                better = ok & (~have | (value > best))
-                np.copyto(best, value, where=better)
-                winner[better] = i * pw + j
-                have |= better
+                np.maximum(biggest, window(xp, i, j), out=biggest)
+        # Visit each window's elements in row-major order; the first one equal to the
+        # window's maximum takes the gradient (TensorFlow's rule on ties).
+        taken = np.zeros(biggest.shape, bool)
         for i in range(ph):
             for j in range(pw):
-                window(dxp, i, j)[...] += np.where(winner == i * pw + j, dout, 0)
+                hit = window(xp, i, j) == biggest
+                if real is not None:
+                    hit &= window(real, i, j)
+                hit &= ~taken
+                taken |= hit
+                window(dxp, i, j)[...] += np.where(hit, dout, 0)
     else:
         share = dout
         if mode == "avg":
