@@ -1,0 +1,55 @@
+"""Every notebook in notebooks/ runs top to bottom, and is committed with its outputs stripped.
+
+Generic on purpose: a new notebooks/*.ipynb is picked up with no change here.
+Notebooks run with the venv's python3 kernel, from inside notebooks/, offline.
+"""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CELL_TIMEOUT_S = 300
+
+
+def _ids(paths):
+    return [p.name for p in paths]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no .ipynb files"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_is_committed_with_outputs_stripped(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+             and (cell.get("outputs") or cell.get("execution_count") is not None)]
+    assert not dirty, (f"{path.name}: code cells {dirty} hold outputs or execution counts; "
+                       f"clear them (Edit > Clear Outputs of All Cells) before committing")
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state in the metadata; strip it"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_runs_top_to_bottom(path, tmp_path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    env_backup = dict(os.environ)
+    # The kernel inherits this process's environment: keep TensorFlow quiet, the
+    # kernel's runtime files out of the user's folders, and matplotlib headless.
+    os.environ.update(TF_CPP_MIN_LOG_LEVEL="3", JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+                      MPLBACKEND="module://matplotlib_inline.backend_inline")
+    try:
+        client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        client.execute()      # raises CellExecutionError, naming the cell, on the first error
+    finally:
+        os.environ.clear()
+        os.environ.update(env_backup)
+    errors = [out for cell in nb.cells for out in cell.get("outputs", []) if out.output_type == "error"]
+    assert not errors
