@@ -22,7 +22,7 @@ The chain rule, op by op:
 import numpy as np
 
 from .ops import (_as_float, _as_real_array, _check_ndim, _CONV_CHUNK_BYTES, _im2col,
-                  _real_pixel_counts, _result_dtype, _workspace, conv_geometry, dense_geometry, pool_geometry,
+                  _real_pixel_counts, _result_dtype, _workspace, conv2d, conv_geometry, dense_geometry, pool_geometry,
                   softmax)
 
 __all__ = [
@@ -96,7 +96,7 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
     onto the image (col2im): every window adds its row back where it came from,
     so pixels that several windows share collect several contributions. As in
     the forward pass, a few images are done at a time so that the im2col rows
-    stay small.
+    stay small. With stride 1, dx is computed as a convolution instead (see below).
     """
     x, w, _, stride_hw, dilation_hw, pads, (oh, ow) = conv_geometry(
         x, w, None, stride, padding, dilation)
@@ -106,21 +106,48 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
     (top, bottom), (left, right) = pads
     dout = _check_dout(dout, (n, oh, ow, c_out), "conv2d").astype(x.dtype, copy=False)
 
-    # One (C_out, C_in) matrix per kernel tap: dcols comes out tap by tap, each
-    # tap's block contiguous, which makes the col2im adds below contiguous reads.
-    taps = np.ascontiguousarray(w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1))
+    # With stride 1 the input gradient is itself a convolution: dout, padded by
+    # the kernel's span less the forward padding, correlated with the kernel
+    # turned half a circle and with its channel axes swapped. That runs on
+    # conv2d's efficient path; the general case folds dcols back (col2im).
+    span_h, span_w = dh * (kh - 1), dw_ * (kw - 1)
+    as_conv = stride_hw == (1, 1) and max(top, bottom) <= span_h and max(left, right) <= span_w
+    dw = _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, (oh, ow), fold_dx=not as_conv)
+    if as_conv:
+        dx = conv2d(dout, w[::-1, ::-1].transpose(0, 1, 3, 2), None, 1,
+                    ((span_h - top, span_h - bottom), (span_w - left, span_w - right)), dilation_hw)
+    else:
+        dw, dx = dw
+    db = dout.sum(axis=(0, 1, 2))
+    return dx, dw.reshape(w.shape), db
+
+
+def _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, out_hw, fold_dx):
+    """dW = cols.T @ dout over chunks of images; with ``fold_dx`` also dx by col2im.
+
+    Returns dW as (KH*KW*C_in, C_out), or ``(dW, dx)`` when ``fold_dx``.
+    """
+    n, h, width, c_in = x.shape
+    kh, kw, _, c_out = w.shape
+    (sh, sw), (dh, dw_), (oh, ow) = stride_hw, dilation_hw, out_hw
+    (top, bottom), (left, right) = pads
     dw = np.zeros((kh * kw * c_in, c_out), dtype=x.dtype)
-    dx = np.empty_like(x)
     row_bytes = kh * kw * c_in * x.dtype.itemsize
     step = min(n, max(1, _CONV_CHUNK_BYTES // (row_bytes * oh * ow)))  # images per chunk
     cols = _workspace("cols", (step * oh * ow, kh * kw * c_in), x.dtype)
-    dcols = _workspace("dcols", (kh * kw, step * oh * ow, c_in), x.dtype)
     hp, wp = h + top + bottom, width + left + right
     padded = dxp = None
     if top or bottom or left or right:
         padded = _workspace("padded", (step, hp, wp, c_in), x.dtype)
         padded.fill(0)
-        dxp = _workspace("dpadded", (step, hp, wp, c_in), x.dtype)
+    if fold_dx:
+        dx = np.empty_like(x)
+        # One (C_out, C_in) matrix per kernel tap: dcols comes out tap by tap, each
+        # tap's block contiguous, which makes the col2im adds below contiguous reads.
+        taps = np.ascontiguousarray(w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1))
+        dcols = _workspace("dcols", (kh * kw, step * oh * ow, c_in), x.dtype)
+        if padded is not None:
+            dxp = _workspace("dpadded", (step, hp, wp, c_in), x.dtype)
     for first in range(0, n, step):
         chunk = x[first:first + step]
         size = chunk.shape[0]
@@ -130,6 +157,8 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
         g = dout[first:first + size].reshape(-1, c_out)
         rows = _im2col(chunk, (kh, kw), stride_hw, dilation_hw, (oh, ow), out=cols[:size * oh * ow])
         dw += rows.T @ g
+        if not fold_dx:
+            continue
         grad_rows = np.matmul(g, taps, out=dcols[:, :size * oh * ow])    # (KH*KW, rows, C_in)
         # col2im: one strided add per kernel tap (p, q) puts every window's share back.
         target = dx[first:first + size] if dxp is None else dxp[:size]
@@ -140,8 +169,7 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
                     += grad_rows[p * kw + q].reshape(size, oh, ow, c_in)
         if dxp is not None:
             dx[first:first + size] = dxp[:size, top:top + h, left:left + width]
-    db = dout.sum(axis=(0, 1, 2))
-    return dx, dw.reshape(w.shape), db
+    return (dw, dx) if fold_dx else dw
 
 
 # ---------------------------------------------------------------------------
