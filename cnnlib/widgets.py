@@ -167,7 +167,7 @@ def explain_conv_size(n, k, padding=0, stride=1, dilation=1):
 
 
 def _explain_impossible(n, k, padding, stride, dilation, err):
-    """The sentence for a combination that has no output."""
+    """The sentence for a combination that has no output (``err``: what shapes raised)."""
     try:
         before, after = shapes.padding_amounts(n, k, padding, stride, dilation)
         span = shapes.effective_kernel_size(k, dilation)
@@ -179,7 +179,7 @@ def _explain_impossible(n, k, padding, stride, dilation, err):
     return (f"Impossible: the kernel (K={k}{dil_text}) spans {span} pixels, but the padded input "
             f"is only {n + before + after} wide (W + padding = {n} + {pad_text}), so there is no "
             f"position where it fits and no output. Use a smaller kernel or dilation, or more "
-            f"padding. (shapes says: {err})")
+            f"padding.")
 
 
 def conv_size_formula(n, k, padding=0, stride=1, dilation=1):
