@@ -153,20 +153,27 @@ def open_and_run(page, lab, notebook, ui="lab", timeout_ms=60_000):
     page.wait_for_function(KERNEL_IDLE_JS, timeout=timeout_ms)
 
 
+def slider_point(root, value):
+    """Page coordinates (x, y) of ``value`` on the track of the noUiSlider inside ``root`` (a Locator).
+
+    The slider's min and max come from the handle's ARIA attributes.
+    """
+    handle = root.locator(".noUi-handle").first
+    lo = float(handle.get_attribute("aria-valuemin"))
+    hi = float(handle.get_attribute("aria-valuemax"))
+    box = root.locator(".noUi-base").first.bounding_box()
+    return box["x"] + (value - lo) / (hi - lo) * box["width"], box["y"] + box["height"] / 2
+
+
 def drag_slider_to(page, root, value):
     """Drag the noUiSlider handle inside ``root`` (a Playwright Locator) to ``value`` with the mouse.
 
-    Reads the slider's min and max from its ARIA attributes, presses the
-    mouse on the handle, moves in small steps to the value's position on the
-    track and releases. Returns the x coordinate it released at.
+    Presses the mouse on the handle, moves in small steps to the value's
+    position on the track and releases. Returns the x coordinate it released at.
     """
-    handle = root.locator(".noUi-handle").first
-    track = root.locator(".noUi-base").first
-    lo = float(handle.get_attribute("aria-valuemin"))
-    hi = float(handle.get_attribute("aria-valuemax"))
-    hbox, tbox = handle.bounding_box(), track.bounding_box()
+    hbox = root.locator(".noUi-handle").first.bounding_box()
     x0, y0 = hbox["x"] + hbox["width"] / 2, hbox["y"] + hbox["height"] / 2
-    x1 = tbox["x"] + (value - lo) / (hi - lo) * tbox["width"]
+    x1, _ = slider_point(root, value)
     page.mouse.move(x0, y0)
     page.mouse.down()
     page.mouse.move(x1, y0, steps=12)
