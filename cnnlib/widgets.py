@@ -137,8 +137,8 @@ def explain_conv_size(n, k, padding=0, stride=1, dilation=1):
     """
     try:
         lay = conv_axis_layout(n, k, padding, stride, dilation)
-    except (TypeError, ValueError) as err:
-        return None, _explain_impossible(n, k, padding, stride, dilation, err)
+    except (TypeError, ValueError):
+        return None, _explain_impossible(n, k, padding, stride, dilation)
     out, before, after = lay["output_size"], lay["before"], lay["after"]
     parts = [f"Output size {out}: the kernel (spanning {lay['span']} pixel"
              f"{'s' if lay['span'] != 1 else ''}) fits at {out} position{'s' if out != 1 else ''}"
@@ -166,8 +166,8 @@ def explain_conv_size(n, k, padding=0, stride=1, dilation=1):
     return out, " ".join(parts)
 
 
-def _explain_impossible(n, k, padding, stride, dilation, err):
-    """The sentence for a combination that has no output (``err``: what shapes raised)."""
+def _explain_impossible(n, k, padding, stride, dilation):
+    """The sentence for a combination that has no output."""
     try:
         before, after = shapes.padding_amounts(n, k, padding, stride, dilation)
         span = shapes.effective_kernel_size(k, dilation)
