@@ -1,5 +1,7 @@
 """cnnlib.backprop against tf.GradientTape (float64) and against central differences."""
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,8 @@ TOL = dict(rtol=1e-9, atol=1e-9)
 
 
 def case_rng(*key):
-    return np.random.default_rng(abs(hash(tuple(map(str, key)))) % 2**32)
+    """A generator seeded by the case itself: the same data in every run (str hashes are not)."""
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
 
 
 def tf_conv_grads(tf, x, w, dout, stride, padding, dilation):
@@ -58,7 +61,9 @@ def test_conv2d_backward_matches_central_differences(x_shape, w_shape, stride, p
     result = gradient_check(lambda x, w, b: ops.conv2d(x, w, b, stride, padding, dilation), [x, w, b],
                             lambda d, x, w, b: backprop.conv2d_backward(d, x, w, stride, padding, dilation),
                             names=["x", "w", "b"], max_entries=40)
-    assert result.passed(1e-6), str(result)
+    # A correct gradient agrees to about 1e-8 here; a wrong one is off by order 1.
+    # Entries whose gradient is near 0 carry the difference quotient's rounding, hence 1e-5.
+    assert result.passed(1e-5), str(result)
 
 
 def test_conv2d_backward_over_several_chunks(tf, monkeypatch):

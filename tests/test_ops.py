@@ -1,5 +1,7 @@
 """cnnlib.ops against TensorFlow (float64, to 1e-10), SciPy for the textbook flip, and hand-worked cases."""
 
+import zlib
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -76,7 +78,7 @@ def tf_conv(tf, x, w, b, stride, padding, dilation):
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation", CASES)
 def test_conv2d_and_naive_match_tensorflow(tf, x_shape, w_shape, stride, padding, dilation):
-    rng = np.random.default_rng(abs(hash((x_shape, w_shape, stride, str(padding), dilation))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((x_shape, w_shape, stride, padding, dilation)).encode()))
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal(w_shape)
     b = rng.standard_normal(w_shape[3])
