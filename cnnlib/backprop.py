@@ -28,6 +28,7 @@ from .ops import (_as_float, _as_real_array, _check_ndim, _CONV_CHUNK_BYTES, _im
 __all__ = [
     "conv2d_backward_naive",
     "conv2d_backward",
+    "conv2d_weight_grad",
     "pool2d_backward",
     "max_pool2d_backward",
     "avg_pool2d_backward",
@@ -120,6 +121,17 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
         dw, dx = dw
     db = dout.sum(axis=(0, 1, 2))
     return dx, dw.reshape(w.shape), db
+
+
+def conv2d_weight_grad(dout, x, w, stride=1, padding=0, dilation=1):
+    """Only dw and db of :func:`conv2d_backward`: all a network's first layer needs.
+
+    Same arguments and errors as conv2d_backward; returns ``(dw, db)``.
+    """
+    x, w, _, stride_hw, dilation_hw, pads, (oh, ow) = conv_geometry(x, w, None, stride, padding, dilation)
+    dout = _check_dout(dout, (x.shape[0], oh, ow, w.shape[3]), "conv2d").astype(x.dtype, copy=False)
+    dw = _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, (oh, ow), fold_dx=False)
+    return dw.reshape(w.shape), dout.sum(axis=(0, 1, 2))
 
 
 def _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, out_hw, fold_dx):

@@ -3,7 +3,9 @@
 Every layer has
 
     forward(x, training=False)  computes the output and remembers what backward needs
-    backward(dout)              returns dL/dx and fills ``grads`` (same keys as ``params``)
+    backward(dout)              returns dL/dx and fills ``grads`` (same keys as ``params``);
+                                ``input_grad=False`` may skip dL/dx (a model's first layer
+                                needs none) and then returns None
     params, grads               dicts of arrays, e.g. {"kernel": ..., "bias": ...}
     build(input_shape)          creates the weights for inputs of that shape (one
                                 example, no batch axis) and returns the output shape
@@ -121,7 +123,7 @@ class Layer:
         """Output for a batch x of shape (N, *input_shape)."""
         return self._remember(x)
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         """Gradient with respect to the last forward's input; fills ``self.grads``."""
         self._saved_input()
         return dout
@@ -197,9 +199,13 @@ class Conv2D(Layer):
         return ops.conv2d(x, self.params["kernel"], self.params.get("bias"),
                           self.strides, self.padding, self.dilation_rate)
 
-    def backward(self, dout):
-        dx, dw, db = backprop.conv2d_backward(dout, self._saved_input(), self.params["kernel"],
-                                              self.strides, self.padding, self.dilation_rate)
+    def backward(self, dout, input_grad=True):
+        args = (dout, self._saved_input(), self.params["kernel"], self.strides, self.padding,
+                self.dilation_rate)
+        if input_grad:
+            dx, dw, db = backprop.conv2d_backward(*args)
+        else:
+            dx, (dw, db) = None, backprop.conv2d_weight_grad(*args)
         self.grads["kernel"] = dw
         if self.use_bias:
             self.grads["bias"] = db
@@ -236,7 +242,7 @@ class _Pool2D(Layer):
         x = self._remember(x)
         return ops.pool2d(x, self.pool_size, self.strides, self.padding, self.mode)
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return backprop.pool2d_backward(dout, self._saved_input(), self.pool_size, self.strides,
                                         self.padding, self.mode)
 
@@ -265,7 +271,7 @@ class ReLU(Layer):
     def forward(self, x, training=False):
         return ops.relu(self._remember(x))
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return backprop.relu_backward(dout, self._saved_input())
 
 
@@ -281,7 +287,7 @@ class Flatten(Layer):
     def forward(self, x, training=False):
         return ops.flatten(self._remember(x))
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return np.reshape(dout, self._saved_input().shape)
 
 
@@ -311,7 +317,7 @@ class Dense(Layer):
     def forward(self, x, training=False):
         return ops.dense(self._remember(x), self.params["kernel"], self.params.get("bias"))
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         dx, dw, db = backprop.dense_backward(dout, self._saved_input(), self.params["kernel"])
         self.grads["kernel"] = dw
         if self.use_bias:
@@ -346,7 +352,7 @@ class Dropout(Layer):
         self._mask = keep.astype(x.dtype) / x.dtype.type(1 - self.rate)
         return x * self._mask
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         self._saved_input()
         return dout if self._mask is None else dout * self._mask
 

@@ -111,10 +111,14 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dout):
-        """Backpropagate dL/dlogits through every layer (filling their grads); return dL/dx."""
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+    def backward(self, dout, input_grad=True):
+        """Backpropagate dL/dlogits through every layer (filling their grads); return dL/dx.
+
+        ``input_grad=False`` lets the first layer skip dL/dx (training never
+        needs the gradient with respect to the images) and returns None.
+        """
+        for i in reversed(range(len(self.layers))):
+            dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
         return dout
 
     def parameters(self):
@@ -244,7 +248,7 @@ class Sequential:
                 idx = order[first:first + batch_size]
                 logits = self.forward(x[idx], training=True)
                 loss, dlogits = backprop.softmax_cross_entropy(logits, y[idx])
-                self.backward(dlogits)
+                self.backward(dlogits, input_grad=False)
                 optimizer.step(params, self.gradients())
                 total_loss += float(loss) * len(idx)
                 total_correct += int(np.sum(np.argmax(logits, axis=1) == y[idx]))

@@ -310,9 +310,17 @@ def _im2col(xp, kernel_hw, stride_hw, dilation_hw, out_hw, out=None):
     windows = windows[:, ::sh, ::sw, :, ::dh, ::dw][:, :oh, :ow]
     windows = windows.transpose(0, 1, 2, 4, 5, 3)
     if out is None:
-        return windows.reshape(n * oh * ow, kh * kw * c)
+        out = np.empty((n * oh * ow, kh * kw * c), dtype=xp.dtype)
     # copy=False: raise rather than silently fill a temporary copy of out
-    np.reshape(out, (n, oh, ow, kh, kw, c), copy=False)[...] = windows
+    rows = np.reshape(out, (n, oh, ow, kh, kw, c), copy=False)
+    if c == 1:
+        # One channel: copying tap by tap is about 3x faster than the 6-D copy
+        # (measured on the course machine); with more channels it is slower.
+        for p in range(kh):
+            for q in range(kw):
+                rows[:, :, :, p, q, :] = windows[:, :, :, p, q, :]
+    else:
+        rows[...] = windows
     return out
 
 

@@ -300,3 +300,16 @@ W = np.zeros((3, 3, 3, 2))
 def test_bad_inputs_get_clear_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_conv2d_weight_grad_is_conv2d_backward_without_dx():
+    rng = np.random.default_rng(12)
+    x, w = rng.standard_normal((3, 9, 8, 2)), rng.standard_normal((3, 2, 2, 5))
+    for stride, padding, dilation in [(1, "same", 1), (2, 1, 1), (1, "valid", 2)]:
+        dout = rng.standard_normal(ops.conv2d(x, w, None, stride, padding, dilation).shape)
+        _, dw, db = backprop.conv2d_backward(dout, x, w, stride, padding, dilation)
+        dw_only, db_only = backprop.conv2d_weight_grad(dout, x, w, stride, padding, dilation)
+        np.testing.assert_allclose(dw_only, dw, **TOL)
+        np.testing.assert_allclose(db_only, db, **TOL)
+    with pytest.raises(ValueError, match="dout must have the shape of conv2d's output"):
+        backprop.conv2d_weight_grad(np.zeros((1, 1, 1, 1)), x, w)

@@ -181,3 +181,16 @@ def test_cnn_learns_mnist_and_beats_a_dense_network():
     assert cnn_acc >= 0.95, history.history
     assert dense.count_params() > 7 * cnn.count_params()
     assert round((cnn_acc - dense_acc) * 1000) >= 10, (cnn_acc, dense_acc)   # at least 10 more digits right
+
+
+def test_backward_without_input_gradient_fills_the_same_grads():
+    model = Sequential([L.Conv2D(3, 3), L.ReLU(), L.Flatten(), L.Dense(2)], input_shape=(6, 6, 1), seed=0,
+                       dtype="float64")
+    x = np.random.default_rng(4).standard_normal((2, 6, 6, 1))
+    dlogits = np.random.default_rng(5).standard_normal((2, 2))
+    model.forward(x)
+    assert model.backward(dlogits).shape == x.shape
+    full = [g.copy() for g in model.gradients()]
+    assert model.backward(dlogits, input_grad=False) is None
+    for a, b in zip(model.gradients(), full):
+        np.testing.assert_array_equal(a, b)
