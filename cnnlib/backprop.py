@@ -23,7 +23,7 @@ import numpy as np
 
 from .ops import (_as_float, _as_real_array, _check_ndim, _CONV_CHUNK_BYTES, _im2col,
                   _real_pixel_counts, _result_dtype, _workspace, conv2d, conv_geometry, dense_geometry, pool_geometry,
-                  softmax)
+                  log_softmax, softmax)
 
 __all__ = [
     "conv2d_backward_naive",
@@ -348,8 +348,7 @@ def softmax_cross_entropy(logits, labels):
     if labels.min() < 0 or labels.max() >= k:
         bad = labels[(labels < 0) | (labels >= k)][0]
         raise ValueError(f"labels must be in [0, {k}) for {k} classes, got {bad}")
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = log_softmax(logits, axis=1)
     rows = np.arange(n)
     loss = -log_probs[rows, labels].mean()
     dlogits = softmax(logits, axis=1)
