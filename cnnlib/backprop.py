@@ -21,7 +21,7 @@ The chain rule, op by op:
 
 import numpy as np
 
-from .ops import (_as_float, _as_real_array, _check_ndim, _CONV_CHUNK_BYTES, _im2col,
+from .ops import (_as_float, _as_real_array, _check_ndim, _im2col,
                   _real_pixel_counts, _result_dtype, _workspace, conv2d, conv_geometry, dense_geometry, pool_geometry,
                   log_softmax, softmax)
 
@@ -134,6 +134,12 @@ def conv2d_weight_grad(dout, x, w, stride=1, padding=0, dilation=1):
     return dw.reshape(w.shape), _bias_grad(dout)
 
 
+# Bytes of im2col rows built at a time for dW. Larger than conv2d's 4 MiB:
+# dW's product (rows.T @ dout) gains from longer rows; measured on the course
+# machine, 8 MiB beat 1, 2, 4 and 16 MiB (35 ms against 39 ms, large float32).
+_WGRAD_CHUNK_BYTES = 8 * 2**20
+
+
 def _bias_grad(dout):
     """db = the sum of dout over batch, height and width, as one matrix-vector product
     (7x faster than ``dout.sum(axis=(0, 1, 2))`` on the course machine, and summed in BLAS's blocks)."""
@@ -152,7 +158,7 @@ def _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, out_hw, fold_dx)
     (top, bottom), (left, right) = pads
     dw = np.zeros((kh * kw * c_in, c_out), dtype=x.dtype)
     row_bytes = kh * kw * c_in * x.dtype.itemsize
-    step = min(n, max(1, _CONV_CHUNK_BYTES // (row_bytes * oh * ow)))  # images per chunk
+    step = min(n, max(1, _WGRAD_CHUNK_BYTES // (row_bytes * oh * ow)))  # images per chunk
     cols = _workspace("cols", (step * oh * ow, kh * kw * c_in), x.dtype)
     hp, wp = h + top + bottom, width + left + right
     padded = dxp = None

@@ -68,7 +68,7 @@ def test_conv2d_backward_matches_central_differences(x_shape, w_shape, stride, p
 
 def test_conv2d_backward_over_several_chunks(tf, monkeypatch):
     """A batch larger than one chunk of the im2col workspace gives the same gradients."""
-    monkeypatch.setattr(backprop, "_CONV_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(backprop, "_WGRAD_CHUNK_BYTES", 4096)
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((7, 9, 9, 3)), rng.standard_normal((3, 3, 3, 4))
     dout = rng.standard_normal((7, 5, 5, 4))
