@@ -36,10 +36,12 @@ EPOCHS = 12
 THRESHOLDS = (0.95, 0.97)
 
 
-def course_cnn(seed=0):
+def course_cnn(seed=0, dtype="float32"):
+    """The course's small CNN: (conv 3x3 -> ReLU -> max-pool 2) x 2 -> dense 10, 12,810 weights.
+    tests/test_model.py trains the same network."""
     return Sequential([L.Conv2D(16, 3, kernel_initializer="he_uniform"), L.ReLU(), L.MaxPool2D(2),
                        L.Conv2D(32, 3, kernel_initializer="he_uniform"), L.ReLU(), L.MaxPool2D(2),
-                       L.Flatten(), L.Dense(10)], input_shape=(28, 28, 1), seed=seed)
+                       L.Flatten(), L.Dense(10)], input_shape=(28, 28, 1), seed=seed, dtype=dtype)
 
 
 def keras_history(tf, model, train, test, epochs):

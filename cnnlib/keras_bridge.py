@@ -8,19 +8,10 @@ TensorFlow; nothing else in cnnlib does.
 import numpy as np
 
 from . import layers as L
+from .ops import _window_padding
 from .model import Sequential
 
 __all__ = ["to_keras"]
-
-
-def _keras_padding(padding):
-    """(keras padding string, explicit ((top, bottom), (left, right)) or None)."""
-    if isinstance(padding, str):
-        if padding == "full":
-            return None, "full"
-        return padding, None
-    from .ops import _spatial_padding
-    return "valid", _spatial_padding(padding, "padding")
 
 
 def to_keras(model, softmax=False):
@@ -40,7 +31,7 @@ def to_keras(model, softmax=False):
     Raises:
         RuntimeError: the model is not built.
         NotImplementedError: a layer Keras cannot express the same way
-            ('full' conv padding with a stride, explicit pooling padding).
+            (strides and dilation both above 1, explicit pooling padding).
     """
     import tensorflow as tf
 
@@ -54,15 +45,14 @@ def to_keras(model, softmax=False):
     weights = []   # (keras layer, [arrays]) to set once the model exists
     for layer in model.layers:
         if isinstance(layer, L.Conv2D):
-            padding, explicit = _keras_padding(layer.padding)
-            if explicit == "full":
-                from .shapes import full_padding
-                explicit = tuple((full_padding(kk, d),) * 2 for kk, d in zip(layer.kernel_size, layer.dilation_rate))
-                padding = "valid"
-            if explicit is not None and any(explicit[0] + explicit[1]):
-                stack.append(k.ZeroPadding2D(explicit, dtype=dtype, name=f"{layer.name}_pad"))
-            if padding == "same" and layer.strides != (1, 1) and layer.dilation_rate != (1, 1):
+            if layer.strides != (1, 1) and layer.dilation_rate != (1, 1):
                 raise NotImplementedError(f"{layer.name}: Keras refuses strides > 1 with dilation > 1")
+            padding = layer.padding if layer.padding in ("valid", "same") else "valid"
+            if padding != layer.padding:   # explicit amounts or 'full': spelled out as zeros
+                explicit = _window_padding((1, *layer.input_shape), layer.kernel_size, layer.padding,
+                                           layer.strides, layer.dilation_rate)
+                if any(explicit[0] + explicit[1]):
+                    stack.append(k.ZeroPadding2D(explicit, dtype=dtype, name=f"{layer.name}_pad"))
             keras_layer = k.Conv2D(layer.filters, layer.kernel_size, strides=layer.strides,
                                    padding=padding, dilation_rate=layer.dilation_rate,
                                    use_bias=layer.use_bias, dtype=dtype, name=layer.name)

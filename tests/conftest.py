@@ -1,10 +1,17 @@
 """Shared fixtures. TensorFlow is imported once, lazily, and only by tests that ask for it."""
 
 import os
+import sys
+from pathlib import Path
 
 # Set before TensorFlow is imported anywhere: silences its start-up log lines.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+# Tests may import the benchmarks' shared code (bench/): the repository root on sys.path.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402

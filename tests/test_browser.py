@@ -10,7 +10,6 @@ Skipped, with the reason, when Debian's Chromium is not installed.
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,7 @@ from cnnlib import shapes
 from cnnlib.widgets import explain_conv_size
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:   # bench/ holds the start-up code shared with bench_widgets.py
-    sys.path.insert(0, str(ROOT))
-from bench import browser_support as bs  # noqa: E402
+from bench import browser_support as bs  # noqa: E402  (conftest puts the root on sys.path)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -4,6 +4,7 @@ the same outputs and gradients through to_keras, and a CNN that really learns di
 import numpy as np
 import pytest
 
+from bench.bench_train import course_cnn   # the network the benchmark times
 from cnnlib import backprop
 from cnnlib import layers as L
 from cnnlib.data import load_mnist_subset
@@ -12,11 +13,6 @@ from cnnlib.model import History, Sequential
 from cnnlib.optim import SGD, Adam
 
 
-def course_cnn(seed=0, dtype="float32"):
-    """The training notebook's network: (conv-relu-pool) x 2, dense."""
-    return Sequential([L.Conv2D(16, 3, kernel_initializer="he_uniform"), L.ReLU(), L.MaxPool2D(2),
-                       L.Conv2D(32, 3, kernel_initializer="he_uniform"), L.ReLU(), L.MaxPool2D(2),
-                       L.Flatten(), L.Dense(10)], input_shape=(28, 28, 1), seed=seed, dtype=dtype)
 
 
 # Three networks, each written twice by hand: once in cnnlib, once in Keras.
