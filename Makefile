@@ -2,7 +2,7 @@
 #   make lab    set up .venv if needed, then open JupyterLab on the course
 #   make test   set up .venv if needed, then run the whole test suite
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test bench clean
+.PHONY: help venv lab test bench release clean
 
 VENV        ?= .venv
 PYTHON      ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -23,6 +23,7 @@ help:
 	@echo "make lab     open JupyterLab on the course (http://127.0.0.1:$(PORT)/lab)"
 	@echo "make test    run the whole test suite"
 	@echo "make bench   time cnnlib against TensorFlow, write bench/RESULTS.md"
+	@echo "make release regenerate assignments/ (student versions) from solutions/ with nbgrader"
 	@echo "Both set up $(VENV) first when it is missing or pyproject.toml changed."
 
 # The stamp is newer than pyproject.toml once the venv holds what it lists.
@@ -52,6 +53,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	@set -e; for script in bench/bench_*.py; do \
 	  echo "== $$script"; $(BIN)/python $$script; \
+	done
+
+# nbgrader writes each student version from its source; never edit assignments/ by hand.
+ASSIGNMENTS := $(notdir $(patsubst %/,%,$(wildcard solutions/*/)))
+release: $(STAMP)
+	@set -e; for a in $(ASSIGNMENTS); do \
+	  echo "== $$a"; $(BIN)/nbgrader generate_assignment "$$a" --force --log-level=WARN; \
 	done
 
 clean:

@@ -1,0 +1,32 @@
+"""nbgrader's configuration for the course. Run nbgrader from this folder (it reads no other).
+
+    solutions/<assignment>/   the instructors' source: solutions and hidden tests
+    assignments/<assignment>/ the student versions, made by `make release` (never edit by hand)
+    submitted/, autograded/, feedback/, gradebook.db   grading work, ignored by git
+"""
+
+import os
+from pathlib import Path
+
+c = get_config()  # noqa: F821 - nbgrader provides get_config
+
+COURSE_ROOT = Path(__file__).resolve().parent
+
+c.CourseDirectory.root = str(COURSE_ROOT)
+c.CourseDirectory.course_id = "cnn-course"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+c.CourseDirectory.db_url = os.environ.get("DATABASE_URL") or f"sqlite:///{COURSE_ROOT / 'gradebook.db'}"
+
+# Seconds one cell may run when autograding. A student's infinite loop is interrupted
+# after this and that cell scores 0; grading goes on with the next cell.
+c.Execute.timeout = int(os.environ.get("CNN_COURSE_CELL_TIMEOUT", "120"))
+
+# nbgrader scores a test cell 0 when it writes anything to stderr. Keep TensorFlow's
+# start-up log lines and library warnings off stderr in the grading kernel (it inherits
+# this environment), and drop any that still come through.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("PYTHONWARNINGS", "ignore")
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"(?m)(Warning|WARNING|^[IWE]\d{4} |oneDNN|absl::|This TensorFlow binary)"
