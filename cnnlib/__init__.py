@@ -10,15 +10,17 @@ Modules, each with one job:
     cnnlib.model         Sequential: summary, fit, evaluate, predict
     cnnlib.optim         SGD and Adam
     cnnlib.data          offline datasets (digits, a 5,000-image MNIST subset) and sample photos
+    cnnlib.architectures LeNet-5, AlexNet, VGG-16, NiN, Inception, ResNet blocks as specs: trace, build_keras
     cnnlib.keras_bridge  to_keras(model): the same network in tf.keras (imports TensorFlow)
+    cnnlib.viz           plots and maps of what a CNN sees (imports matplotlib)
     cnnlib.widgets       interactive explorers for notebooks (imports ipywidgets)
 
 TensorFlow, ipywidgets and matplotlib are never imported here; import
-``cnnlib.keras_bridge`` or ``cnnlib.widgets`` when you need them.
+``cnnlib.keras_bridge``, ``cnnlib.viz`` or ``cnnlib.widgets`` when you need them.
 """
 
-from . import backprop, data, gradcheck, layers, model, ops, optim, shapes
+from . import architectures, backprop, data, gradcheck, layers, model, ops, optim, shapes
 from .model import Sequential
 
 __version__ = "0.1.0"
-__all__ = ["backprop", "data", "gradcheck", "layers", "model", "ops", "optim", "shapes", "Sequential"]
+__all__ = ["architectures", "backprop", "data", "gradcheck", "layers", "model", "ops", "optim", "shapes", "Sequential"]
