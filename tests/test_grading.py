@@ -63,9 +63,10 @@ def test_solutions_and_references_pass(check, student, reference, suite, capsys)
 
 @pytest.mark.parametrize("check, student, reference", CHECKS, ids=IDS)
 def test_calling_the_reference_fails_and_says_so(check, student, reference):
-    message = failure(check, lambda *a, **k: reference(*a, **k))
-    assert f"calls {reference.__module__}.{reference.__name__} from cnnlib" in message
-    assert "yourself with NumPy" in message
+    for student in (lambda *a, **k: reference(*a, **k), reference):   # wrapped, or handed over as it is
+        message = failure(check, student)
+        assert f"calls {reference.__module__}.{reference.__name__} from cnnlib" in message
+        assert "compute this yourself" in message
 
 
 def test_calling_tf_nn_fails_and_says_so(tf):
@@ -350,3 +351,148 @@ def test_model_accuracy_is_measured_on_the_held_out_digits():
     dense_only = Sequential([layers.Flatten(), layers.Dense(10)], input_shape=(28, 28, 1), seed=0)
     assert "has no Conv2D layer" in failure(grading.check_model_accuracy, dense_only, minimum=0.0)
     assert grading.check_model_accuracy(untrained, minimum=0.0) is None   # a number would be partial credit
+
+
+# --- Assignment 4 -------------------------------------------------------------------------
+
+A4 = "a4_architectures_and_visualization"
+
+
+def a4_namespace(tf):
+    """The a4 solution cells and the architecture specs of its set-up cells."""
+    import nbformat
+
+    namespace = {"np": np, "tf": tf}
+    nb = nbformat.read(course.SOLUTIONS / A4 / f"{A4}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "architectures":
+            exec(cell.source, namespace)
+    for grade_id, code in course.solution_fill(A4).items():
+        exec(code, namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def a4(tf):
+    return a4_namespace(tf)
+
+
+def test_layer_tables_match_keras_and_the_published_totals(a4, capsys):
+    """The check's Keras build is the reference; its totals are the published ones (VGG-16 exactly)."""
+    for name, layers, shape in [("LeNet-5", a4["LENET5"], (32, 32, 1)), ("AlexNet", a4["ALEXNET"], (227, 227, 3)),
+                                ("VGG-16", a4["VGG16"], (224, 224, 3))]:
+        grading.check_layer_table(a4["layer_table"], layers, shape, name)
+    out = capsys.readouterr().out
+    assert "138,357,544 parameters" in out          # Simonyan and Zisserman's VGG-16
+    assert "62,378,344 parameters" in out           # single-tower AlexNet, "about 61 million"
+    lenet = int(out.split("LeNet-5 agree with Keras (")[1].split(" ")[0].replace(",", ""))
+    assert 55_000 < lenet < 65_000                  # "about 60,000" (the paper's C3 table and RBF layer differ)
+
+
+def layer_table_with(a4, change):
+    def layer_table(layers, input_shape):
+        rows = a4["layer_table"](layers, input_shape)
+        return [change(spec, shape, params) for spec, (shape, params) in zip(layers, rows)]
+    return layer_table
+
+
+@pytest.mark.parametrize("change, diagnosis", [
+    (lambda spec, shape, p: (shape, p - spec[1] if spec[0] == "conv" else p), "the conv layer's bias is missing"),
+    (lambda spec, shape, p: (shape, p + 1 if spec[0] == "maxpool" else p), "pooling and flattening have no parameters"),
+])
+def test_layer_table_mistakes_are_named(a4, change, diagnosis):
+    message = failure(grading.check_layer_table, layer_table_with(a4, change), layers=a4["ALEXNET"],
+                      input_shape=(227, 227, 3), network="AlexNet")
+    assert diagnosis in message and "at layer" in message
+
+
+def test_layer_table_shape_mistakes_are_named(a4):
+    def ignoring(what):
+        def layer_table(layers, input_shape):
+            stripped = [(s[0], s[1], s[2], 1 if what == "stride" else s[3], 0 if what == "padding" else s[4])
+                        if s[0] == "conv" else s for s in layers]
+            return a4["layer_table"](stripped, input_shape)
+        return layer_table
+
+    assert "the padding is ignored" in failure(grading.check_layer_table, ignoring("padding"),
+                                               layers=a4["VGG16"][:3], input_shape=(224, 224, 3))
+    assert "the stride is ignored" in failure(grading.check_layer_table, ignoring("stride"),
+                                              layers=a4["ALEXNET"][:2], input_shape=(227, 227, 3))
+
+
+@pytest.mark.parametrize("suite", ["public", "hidden"])
+def test_occlusion_solution_and_reference_pass(a4, suite):
+    from cnnlib import viz
+
+    grading.check_occlusion_map(a4["occlusion_map"], suite=suite)
+    grading.check_occlusion_map(viz.occlusion_map, suite=suite, allow_reference=True)
+    message = failure(grading.check_occlusion_map, viz.occlusion_map, suite=suite)
+    assert "calls cnnlib.viz.occlusion_map from cnnlib" in message
+
+
+def test_occlusion_cases_really_know_the_answer():
+    """Each case's model ignores everything outside the top-left quadrant: patches there drop nothing."""
+    from cnnlib import viz
+
+    for case in grading._occlusion_cases("hidden"):
+        a = case.args
+        heat = viz.occlusion_map(**a)
+        h, w = a["image"].shape[:2]
+        (ph, pw), (sh, sw) = grading._pair_of(a["patch_size"]), grading._pair_of(a["stride"])
+        rows, cols = np.arange(heat.shape[0]) * sh, np.arange(heat.shape[1]) * sw
+        outside = (rows[:, None] >= h // 2) | (cols[None, :] >= w // 2)
+        assert np.all(heat[outside] == 0) and np.any(heat[~outside] != 0)
+
+
+@pytest.mark.parametrize("wrong, diagnosis", [
+    (lambda ref: lambda predict_fn, image, label, patch_size, stride, fill=0.0:
+        predict_fn(image[None])[0, label] - ref(predict_fn, image, label, patch_size, stride, fill),
+     "the map holds p(label) of the occluded images"),
+    (lambda ref: lambda predict_fn, image, label, patch_size, stride, fill=0.0:
+        -ref(predict_fn, image, label, patch_size, stride, fill), "the drop has the wrong sign"),
+    (lambda ref: lambda predict_fn, image, label, patch_size, stride, fill=0.0:
+        ref(predict_fn, image, label, patch_size, 1, fill), "the stride is ignored"),
+    (lambda ref: lambda predict_fn, image, label, patch_size, stride, fill=0.0:
+        ref(predict_fn, image, label, patch_size, stride, 0.0), "filled with 0 whatever"),
+])
+def test_occlusion_mistakes_are_named(wrong, diagnosis):
+    from cnnlib import viz
+
+    assert diagnosis in failure(grading.check_occlusion_map, wrong(viz.occlusion_map), allow_reference=True)
+
+
+@pytest.mark.parametrize("suite", ["public", "hidden"])
+def test_saliency_solution_and_reference_pass(a4, suite):
+    from cnnlib import viz
+
+    grading.check_saliency_map(a4["saliency_map"], suite=suite)
+    grading.check_saliency_map(viz.saliency_map, suite=suite, allow_reference=True)
+    assert "calls cnnlib.viz.saliency_map from cnnlib" in failure(grading.check_saliency_map, viz.saliency_map)
+
+
+def test_saliency_models_use_only_the_top_left_quadrant(tf):
+    from cnnlib import viz
+
+    rng = np.random.default_rng(0)
+    for h, w, c in [(8, 8, 1), (10, 12, 3)]:
+        model = grading._quadrant_keras_model(h, w, c, seed=1)
+        sal = viz.saliency_map(model, rng.random((h, w, c)), 1)
+        outside = np.ones((h, w), bool)
+        outside[:h // 2, :w // 2] = False
+        assert np.all(sal[outside] == 0) and np.all(sal[:h // 2 - 1, :w // 2 - 1] > 0)
+
+
+def test_saliency_mistakes_are_named(a4, tf):
+    def gradient(model, image, label):
+        x = tf.Variable(np.asarray(image, np.float32)[None])
+        with tf.GradientTape() as tape:
+            score = model(x)[0, label]
+        return tape.gradient(score, x)[0].numpy()
+
+    assert "the absolute value is missing" in failure(
+        grading.check_saliency_map, lambda model, image, label: gradient(model, image, label).max(axis=-1))
+    assert "the channels are summed" in failure(
+        grading.check_saliency_map, lambda model, image, label: np.abs(gradient(model, image, label)).sum(axis=-1))
+    assert "another class's score" in failure(
+        grading.check_saliency_map,
+        lambda model, image, label: np.abs(gradient(model, image, (label + 1) % 3)).max(axis=-1))

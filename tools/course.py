@@ -84,6 +84,13 @@ def solution_fill(name):
     return fill
 
 
+def solution_blocks(name):
+    """The code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` in the source notebook."""
+    nb = nbformat.read(SOLUTIONS / name / f"{name}.ipynb", as_version=4)
+    return [block for cell in nb.cells if cell.cell_type == "code"
+            for block in _SOLUTION_BLOCK.findall(cell.source)]
+
+
 @dataclass
 class Fixture:
     """A wrong submission: which solution cells it replaces, and what grading must say."""
