@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cnnlib import backprop, grading, ops, shapes
-from cnnlib.grading import CheckFailed
+from cnnlib.grading import CheckFailed, convolution, core, pooling_backprop, visualization
 from tools import course
 
 
@@ -94,19 +94,19 @@ def test_unknown_suite_is_refused():
 
 
 def test_cases_cover_the_geometry_the_issue_asks_for():
-    cases = grading._conv_cases("hidden")
+    cases = convolution._conv_cases("hidden")
     x_shapes = [c.args["x"].shape for c in cases]
     w_shapes = [c.args["w"].shape for c in cases]
     assert any(h != w for _, h, w, _ in x_shapes)
     assert any(kh != kw for kh, kw, _, _ in w_shapes)
     assert any(cin != cout for _, _, cin, cout in w_shapes)
-    strides = [grading._pair(c.args["stride"]) for c in cases]
+    strides = [core._pair(c.args["stride"]) for c in cases]
     assert {1, 2, 3} <= {s for pair in strides for s in pair} and any(a != b for a, b in strides)
-    paddings = [grading._pair(c.args["padding"]) for c in cases]
+    paddings = [core._pair(c.args["padding"]) for c in cases]
     assert {0, 1, 2} <= {p for pair in paddings for p in pair} and any(a != b for a, b in paddings)
-    public = grading._conv_cases("public")
+    public = convolution._conv_cases("public")
     assert len(public) < len(cases)
-    np.testing.assert_array_equal(public[0].args["x"], grading._conv_cases("public")[0].args["x"])
+    np.testing.assert_array_equal(public[0].args["x"], convolution._conv_cases("public")[0].args["x"])
 
 
 def test_failure_message_shows_case_index_and_values():
@@ -118,7 +118,7 @@ def test_failure_message_shows_case_index_and_values():
     message = failure(grading.check_conv2d, off_by_a_bit, allow_reference=True)
     assert "conv2d is wrong on case 1 of 5" in message
     assert "x.shape=(1, 5, 6, 1), w.shape=(3, 3, 1, 2)" in message
-    case = grading._conv_cases("public")[0].args
+    case = convolution._conv_cases("public")[0].args
     expected = ops.conv2d(case["x"], case["w"], case["b"])[0, 1, 2, 0]
     assert f"the output[0, 1, 2, 0] = {expected + 0.5:.8g}, expected {expected:.8g}" in message
     assert "(1 of 24 entries differ)" in message
@@ -152,7 +152,7 @@ def too_big_by_one(x, w, b=None, stride=1, padding=0, dilation=1):
 
 
 def batch_padded(x, w, b=None, stride=1, padding=0, dilation=1):
-    ph = grading._pair(padding)[0]
+    ph = core._pair(padding)[0]
     out = ops.conv2d(x, w, b, stride, padding)
     return np.pad(out, ((ph, ph), (0, 0), (0, 0), (0, 0)))
 
@@ -161,8 +161,8 @@ CONV_MISTAKES = [
     (ref_conv(lambda a: {**a, "w": a["w"][::-1, ::-1]}), "the kernel is flipped"),
     (too_big_by_one, "one row or column too big or too small"),
     (ref_conv(lambda a: {**a, "stride": 1}), "the stride is ignored"),
-    (ref_conv(lambda a: {**a, "stride": (grading._pair(a["stride"])[0], 1)}), "applied to the rows only"),
-    (ref_conv(lambda a: {**a, "stride": (1, grading._pair(a["stride"])[1])}), "applied to the columns only"),
+    (ref_conv(lambda a: {**a, "stride": (core._pair(a["stride"])[0], 1)}), "applied to the rows only"),
+    (ref_conv(lambda a: {**a, "stride": (1, core._pair(a["stride"])[1])}), "applied to the columns only"),
     (ref_conv(lambda a: {**a, "padding": 0}), "the padding is ignored"),
     (batch_padded, "applied to the batch axis too"),
     (ref_conv(lambda a: {**a, "b": None}), "the bias is missing"),
@@ -180,7 +180,7 @@ def test_conv2d_mistakes_are_named(wrong, diagnosis, suite):
 def test_zero_pad_mistakes_are_named():
     def pad_axes(axes):
         def zero_pad(x, pad):
-            p = grading._pair(pad)[0]
+            p = core._pair(pad)[0]
             return np.pad(x, [(p, p) if axis in axes else (0, 0) for axis in range(4)])
         return zero_pad
 
@@ -217,7 +217,7 @@ def test_single_step_bias_mistakes_are_named():
 def pool_backward_as(mode_for_max=None, mode_for_avg=None, rule=None):
     def pool2d_backward(dout, x, pool_size=2, stride=None, padding=0, mode="max"):
         if rule and mode == "max":
-            return grading._max_pool_backward_variant(dout, x, pool_size, stride, rule)
+            return pooling_backprop._max_pool_backward_variant(dout, x, pool_size, stride, rule)
         use = {"max": mode_for_max or "max", "avg": mode_for_avg or "avg"}[mode]
         return backprop.pool2d_backward(dout, x, pool_size, stride, padding, mode=use)
     return pool2d_backward
@@ -236,9 +236,9 @@ def test_pool_backward_mistakes_are_named(wrong, diagnosis):
 
 def test_max_pool_variants_differ_from_the_reference_on_tied_cases():
     """The tie cases really contain ties, so 'all tied maxima' cannot pass by luck."""
-    cases = grading._with_dout(grading._pool_cases("public", ("max",), seed=7, ties=True), ops.pool2d, 8)
+    cases = pooling_backprop._with_dout(pooling_backprop._pool_cases("public", ("max",), seed=7, ties=True), ops.pool2d, 8)
     for rule in ("all_ties", "last"):
-        assert any(not np.allclose(grading._max_pool_backward_variant(
+        assert any(not np.allclose(pooling_backprop._max_pool_backward_variant(
             c.args["dout"], c.args["x"], c.args["pool_size"], c.args["stride"], rule),
             backprop.pool2d_backward(**c.args)) for c in cases)
 
@@ -434,11 +434,11 @@ def test_occlusion_cases_really_know_the_answer():
     """Each case's model ignores everything outside the top-left quadrant: patches there drop nothing."""
     from cnnlib import viz
 
-    for case in grading._occlusion_cases("hidden"):
+    for case in visualization._occlusion_cases("hidden"):
         a = case.args
         heat = viz.occlusion_map(**a)
         h, w = a["image"].shape[:2]
-        (ph, pw), (sh, sw) = grading._pair_of(a["patch_size"]), grading._pair_of(a["stride"])
+        sh, sw = core._pair(a["stride"])
         rows, cols = np.arange(heat.shape[0]) * sh, np.arange(heat.shape[1]) * sw
         outside = (rows[:, None] >= h // 2) | (cols[None, :] >= w // 2)
         assert np.all(heat[outside] == 0) and np.any(heat[~outside] != 0)
@@ -475,7 +475,7 @@ def test_saliency_models_use_only_the_top_left_quadrant(tf):
 
     rng = np.random.default_rng(0)
     for h, w, c in [(8, 8, 1), (10, 12, 3)]:
-        model = grading._quadrant_keras_model(h, w, c, seed=1)
+        model = visualization._quadrant_keras_model(h, w, c, seed=1)
         sal = viz.saliency_map(model, rng.random((h, w, c)), 1)
         outside = np.ones((h, w), bool)
         outside[:h // 2, :w // 2] = False

@@ -1,0 +1,281 @@
+"""The machinery every check shares: cases, known mistakes, running the student's code, the report.
+
+A check builds :class:`Case` objects, a reference function and a list of
+:class:`Mistake` objects, and hands them to :func:`_run_cases`. That calls the
+student's function on each case through :func:`_call_student` (which notices
+calls into cnnlib, TensorFlow, PyTorch or SciPy's filters), compares the result
+with the reference, and on the first disagreement raises :class:`CheckFailed`
+naming the case, the first differing entry and the mistake that explains it.
+"""
+
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..gradcheck import relative_error
+
+RTOL = 1e-7
+ATOL = 1e-9
+GRADCHECK_TOL = 1e-6
+
+
+class CheckFailed(AssertionError):
+    """A student function disagrees with the reference; the message says where and why."""
+
+
+
+
+@dataclass
+class Case:
+    """Arguments for one call, and how to print them."""
+
+    args: dict
+    note: str = ""
+
+    def describe(self):
+        parts = []
+        for name, value in self.args.items():
+            if isinstance(value, np.ndarray) and value.ndim > 0:
+                parts.append(f"{name}.shape={value.shape}")
+            elif callable(value):
+                parts.append(f"{name}=<a model given by the check>")
+            elif isinstance(value, list) and len(value) > 4:
+                parts.append(f"{name}=<{len(value)} items>")
+            else:
+                parts.append(f"{name}={value!r}")
+        text = ", ".join(parts)
+        return f"{text}  ({self.note})" if self.note else text
+
+    def copy_args(self):
+        """Fresh copies, so a student function that writes into its inputs spoils nothing."""
+        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.args.items()}
+
+
+@dataclass
+class Mistake:
+    """A known mistake: a description and a test of whether it explains the student's output.
+
+    ``output`` names the part of the result it concerns (None for single
+    results). ``explains(case, got)`` returns True when the mistake reproduces
+    ``got`` (that part of the student's result) on ``case``.
+    """
+
+    description: str
+    explains: object
+    output: str = None
+
+
+def _same_as(wrong):
+    """A test for :class:`Mistake`: the student's output equals ``wrong(**case.args)``."""
+    def explains(case, got):
+        try:
+            value = np.asarray(wrong(**case.args), dtype=np.float64)
+        except Exception:  # the variant does not apply to this case
+            return False
+        return _difference(value, got) is None
+    return explains
+
+
+def _variant_outputs(fn, index):
+    """``fn``'s result, or its ``index``-th part when it returns a tuple."""
+    if index is None:
+        return fn
+    return lambda **kw: fn(**kw)[index]
+
+
+# ---------------------------------------------------------------------------
+# Running the student's function
+# ---------------------------------------------------------------------------
+
+_GRADING_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_CNNLIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_LIBRARY_MARKERS = {
+    f"{os.sep}tensorflow{os.sep}": "TensorFlow",
+    f"{os.sep}keras{os.sep}": "TensorFlow",
+    f"{os.sep}torch{os.sep}": "PyTorch",
+    f"{os.sep}scipy{os.sep}signal{os.sep}": "SciPy",
+    f"{os.sep}scipy{os.sep}ndimage{os.sep}": "SciPy",
+}
+
+
+def _library_of(filename):
+    """'cnnlib', 'TensorFlow', ... when the code in ``filename`` is a reference library.
+
+    cnnlib.grading itself is 'grading': the models and predict functions the
+    checks hand to students live there, and students may call those.
+    """
+    if filename.startswith(_GRADING_DIR):
+        return "grading"
+    if filename.startswith(_CNNLIB_DIR):
+        return "cnnlib"
+    for marker, library in _LIBRARY_MARKERS.items():
+        if marker in filename:
+            return library
+    return None
+
+
+# Course functions a student may call from their own code: earlier assignments' answers.
+HELPERS = frozenset({"zero_pad", "conv_output_size", "pool_output_size"})
+
+
+REFERENCE_LIBRARIES = frozenset({"cnnlib", "TensorFlow", "PyTorch", "SciPy"})
+
+
+def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES):
+    """Call ``fn(**case.args)``; fail with the case when it raises or leans on a reference library.
+
+    Calls into cnnlib's :data:`HELPERS` (other than the function being checked)
+    are allowed; any other call from the student's code into one of the
+    ``forbid`` libraries (cnnlib, TensorFlow, PyTorch, SciPy's filters) is reported.
+    """
+    used = []
+    allowed = HELPERS - {name}
+
+    def watch(frame, event, arg):
+        if event != "call" or used:
+            return
+        library = _library_of(frame.f_code.co_filename)
+        if library not in forbid:
+            return
+        caller = frame.f_back
+        if caller is not None and caller is not here and _library_of(caller.f_code.co_filename):
+            return  # inside a library: only the call that entered it matters
+        if library == "cnnlib" and frame.f_code.co_name in allowed:
+            return
+        module = frame.f_globals.get("__name__", "?")
+        used.append((library, f"{module}.{frame.f_code.co_qualname}"))
+
+    args = case.copy_args()
+    here = sys._getframe()   # the student's function is called from this frame
+    try:
+        if not allow_reference:
+            sys.setprofile(watch)
+        try:
+            result = fn(**args)
+        finally:
+            if not allow_reference:
+                sys.setprofile(None)
+    except Exception as err:  # noqa: BLE001 - any student error becomes a readable failure
+        raise CheckFailed(
+            f"{name} raised {type(err).__name__}: {err}\n"
+            f"  case: {case.describe()}\n"
+            f"  Run your function on this case yourself and read the traceback above.") from err
+    if used:
+        library, where = used[0]
+        raise CheckFailed(
+            f"{name} calls {where} from {library}.\n"
+            f"  case: {case.describe()}\n"
+            f"  The assignment asks you to compute this yourself; calling "
+            f"{'the course reference' if library == 'cnnlib' else library} does not count.")
+    return result
+
+
+def _as_array(got, what):
+    """The student's result as a float64 array, or a message saying why it is not one."""
+    if got is None:
+        return None, f"{what} is None: did you forget a return statement?"
+    try:
+        arr = np.asarray(got)
+    except Exception as err:  # noqa: BLE001
+        return None, f"{what} could not be read as an array ({type(err).__name__}: {err})"
+    if arr.dtype.kind not in "biuf":
+        return None, f"{what} is not numeric (it is {type(got).__name__} with dtype {arr.dtype})"
+    return arr.astype(np.float64), None
+
+
+def _difference(expected, got, rtol=RTOL, atol=ATOL):
+    """None when equal (to tolerance); otherwise a dict describing the first difference."""
+    expected = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    if expected.shape != got.shape:
+        return {"shape": True, "expected": expected.shape, "got": got.shape}
+    close = np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=False)
+    if close.all():
+        return None
+    bad = np.argwhere(~close)
+    index = tuple(int(i) for i in bad[0])
+    return {"shape": False, "index": index, "expected": expected[index], "got": got[index],
+            "count": len(bad), "size": expected.size}
+
+
+def _describe_difference(what, diff):
+    if diff["shape"]:
+        return f"{what} has shape {diff['got']}, expected {diff['expected']}"
+    where = f"[{', '.join(map(str, diff['index']))}]" if diff["index"] else ""
+    return (f"{what}{where} = {diff['got']:.8g}, expected {diff['expected']:.8g} "
+            f"({diff['count']} of {diff['size']} entries differ)")
+
+
+def _run_cases(name, fn, cases, reference, mistakes, outputs=None, allow_reference=False,
+               rtol=RTOL, atol=ATOL, forbid=None, validate=None):
+    """Run every case; raise :class:`CheckFailed` with a diagnosis at the first disagreement.
+
+    ``outputs`` names the parts of a tuple result (e.g. ``("dx", "dw", "db")``);
+    None means a single array. ``forbid``: the libraries the student's code may
+    not call (default :data:`REFERENCE_LIBRARIES`). ``validate(got)`` may return a
+    message that fails the case whatever the values (e.g. a float where an int is due).
+    """
+    for number, case in enumerate(cases, 1):
+        expected = reference(**case.copy_args())
+        got = _call_student(name, fn, case, allow_reference, forbid or REFERENCE_LIBRARIES)
+        complaint = validate(got) if validate else None
+        if complaint:
+            raise CheckFailed(f"{complaint}\n  case: {case.describe()}")
+        if outputs is None:
+            expected_parts, got_parts, labels = [expected], [got], ["the output"]
+        else:
+            if not isinstance(got, (tuple, list)) or len(got) != len(outputs):
+                count = len(got) if isinstance(got, (tuple, list)) else "one value"
+                raise CheckFailed(f"{name} must return a tuple {tuple(outputs)}, got {count}: "
+                                  f"{type(got).__name__}\n  case: {case.describe()}")
+            expected_parts, got_parts, labels = list(expected), list(got), list(outputs)
+        problems = []
+        for label, part_expected, part_got in zip(labels, expected_parts, got_parts):
+            arr, why = _as_array(part_got, label)
+            if why:
+                problems.append((label, why, None))
+                continue
+            diff = _difference(part_expected, arr, rtol, atol)
+            if diff:
+                problems.append((label, _describe_difference(label, diff), arr))
+        if not problems:
+            continue
+        lines = [f"{name} is wrong on case {number} of {len(cases)}:", f"  case: {case.describe()}"]
+        diagnoses, unexplained = [], False
+        for label, text, arr in problems:
+            lines.append(f"  {text}")
+            if arr is None:
+                continue
+            part = None if outputs is None else label
+            found = [m.description for m in mistakes if m.output == part and m.explains(case, arr)]
+            diagnoses += found[:1]
+            unexplained |= not found
+        lines += [f"  diagnosis: {d}" for d in dict.fromkeys(diagnoses)]
+        if unexplained and not diagnoses:
+            lines.append("  diagnosis: none of the usual mistakes explains this output; "
+                         "compare your result with a small example worked by hand.")
+        raise CheckFailed("\n".join(lines))
+    print(f"{name}: all {len(cases)} cases agree with the reference.")
+
+
+def _rng(seed, suite):
+    if suite not in ("public", "hidden"):
+        raise ValueError(f"suite must be 'public' or 'hidden', got {suite!r}")
+    return np.random.default_rng(seed + (0 if suite == "public" else 1000))
+
+
+def _pair(v):
+    """(rows, columns) from an int or a pair."""
+    return (int(v), int(v)) if np.isscalar(v) else tuple(int(a) for a in v)
+
+def _report_gradcheck(name, what, analytic, numeric):
+    arr, why = _as_array(analytic, what)
+    if why or arr.shape != numeric.shape:
+        raise CheckFailed(f"{name} gradient check: {why or f'{what} has shape {arr.shape}, expected {numeric.shape}'}")
+    err = relative_error(arr, numeric)
+    if err > GRADCHECK_TOL:
+        raise CheckFailed(f"{name} gradient check: {what} differs from central differences, relative error "
+                          f"{err:.2e} (tolerance {GRADCHECK_TOL:.0e})")
+    print(f"{name} gradient check: {what} relative error {err:.1e}")
