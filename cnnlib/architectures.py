@@ -33,7 +33,7 @@ from typing import NamedTuple
 from . import shapes
 
 __all__ = [
-    "Conv", "Pool", "Subsample", "GlobalAvgPool", "Flatten", "Dense", "RBF", "Dropout", "BatchNorm",
+    "Node", "Conv", "Pool", "Subsample", "GlobalAvgPool", "Flatten", "Dense", "RBF", "Dropout", "BatchNorm",
     "Activation", "Branches", "Residual", "Spec", "Row", "Trace",
     "lenet5", "alexnet", "vgg16", "nin_block", "inception_module", "resnet_basic_block",
     "resnet_bottleneck_block", "trace", "build_keras", "LENET5_C3_TABLE",
@@ -66,8 +66,32 @@ def _axis_padding(padding, axis):
     return padding
 
 
+class Node:
+    """What every layer node answers; the subclasses below fill it in.
+
+    ``shape`` is the node's input shape without the batch axis: (H, W, C), or (D,)
+    when flat.
+    """
+
+    def output_shape(self, shape):
+        """The output shape for an input of ``shape``; raises ValueError when it cannot fit."""
+        return shape
+
+    def params(self, shape):
+        """The parameter count for an input of ``shape`` (an int)."""
+        return 0
+
+    def window(self, shape):
+        """The node's window per axis, ((kh, sh, dh), (kw, sw, dw)), or None when it moves no pixels."""
+        return None
+
+    def describe(self):
+        """A few words for the "what" column of a trace."""
+        return type(self).__name__.lower()
+
+
 @dataclass(frozen=True)
-class Conv:
+class Conv(Node):
     """A 2-D convolution: ``filters`` kernels of ``kernel_size`` x C_in, plus a bias each.
 
     ``padding`` is what :func:`cnnlib.shapes.conv_output_size` takes: an int, a
@@ -127,7 +151,7 @@ class Conv:
 
 
 @dataclass(frozen=True)
-class Pool:
+class Pool(Node):
     """Max or average pooling (``mode`` "max" or "avg") over ``pool_size`` windows; no parameters.
 
     ``strides`` defaults to ``pool_size``; ``padding`` is "valid" or "same"
@@ -187,7 +211,7 @@ class Subsample(Pool):
 
 
 @dataclass(frozen=True)
-class GlobalAvgPool:
+class GlobalAvgPool(Node):
     """The mean of each channel over the whole map: (H, W, C) -> (C,). No parameters."""
 
     name: str = None
@@ -206,7 +230,7 @@ class GlobalAvgPool:
 
 
 @dataclass(frozen=True)
-class Flatten:
+class Flatten(Node):
     """(H, W, C) -> (H*W*C,), row-major as Keras's Flatten. No parameters."""
 
     name: str = None
@@ -226,7 +250,7 @@ class Flatten:
 
 
 @dataclass(frozen=True)
-class Dense:
+class Dense(Node):
     """A fully connected layer on a flat input (D,): D*units weights and ``units`` biases."""
 
     units: int
@@ -266,60 +290,36 @@ class RBF(Dense):
 
 
 @dataclass(frozen=True)
-class Dropout:
+class Dropout(Node):
     """Dropout with probability ``rate`` in training; the shape and parameter count are unchanged."""
 
     rate: float = 0.5
     name: str = None
-
-    def output_shape(self, shape):
-        return shape
-
-    def params(self, shape):
-        return 0
-
-    def window(self, shape):
-        return None
 
     def describe(self):
         return f"dropout {self.rate}"
 
 
 @dataclass(frozen=True)
-class BatchNorm:
+class BatchNorm(Node):
     """Batch normalization over channels: 4*C parameters as Keras counts them
     (trainable scale and shift, plus the running mean and variance)."""
 
     name: str = None
 
-    def output_shape(self, shape):
-        return shape
-
     def params(self, shape):
         return 4 * shape[-1]
-
-    def window(self, shape):
-        return None
 
     def describe(self):
         return "batch norm"
 
 
 @dataclass(frozen=True)
-class Activation:
+class Activation(Node):
     """An elementwise activation (a Keras name such as "relu"); no parameters."""
 
     activation: str = "relu"
     name: str = None
-
-    def output_shape(self, shape):
-        return shape
-
-    def params(self, shape):
-        return 0
-
-    def window(self, shape):
-        return None
 
     def describe(self):
         return self.activation
@@ -337,6 +337,7 @@ class Branches:
     name: str = "concat"
 
     def describe(self):
+        """A few words for the "what" column of a trace."""
         return f"concatenate {len(self.branches)} branches"
 
 
@@ -352,6 +353,7 @@ class Residual:
     name: str = "add"
 
     def describe(self):
+        """A few words for the "what" column of a trace."""
         return "add body + " + ("shortcut" if self.shortcut else "identity")
 
 

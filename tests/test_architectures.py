@@ -170,3 +170,15 @@ def test_impossible_specs_raise_errors_that_name_the_culprit(spec, shape, messag
 def test_trace_refuses_something_that_is_not_a_spec():
     with pytest.raises(TypeError, match="spec"):
         A.trace([A.Conv(1, 1)], (4, 4, 1))
+
+
+def test_every_public_name_has_a_docstring():
+    import inspect
+
+    for name in A.__all__:
+        obj = getattr(A, name)
+        if callable(obj):
+            assert inspect.getdoc(obj), name
+            for attr, member in vars(obj).items() if inspect.isclass(obj) else ():
+                if callable(member) and not attr.startswith("_"):
+                    assert inspect.getdoc(getattr(obj, attr)), f"{name}.{attr}"
