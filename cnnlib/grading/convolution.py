@@ -24,6 +24,7 @@ def check_zero_pad(zero_pad, suite="public", allow_reference=False):
     Raises:
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
+    __tracebackhide__ = True
     def padded(x, pad, axes):
         ph, pw = _pair(pad)
         widths = [(0, 0)] * 4
@@ -71,6 +72,7 @@ def check_conv_output_size(conv_output_size, suite="public", allow_reference=Fal
     Raises:
         CheckFailed: on the first wrong size, with a diagnosis.
     """
+    __tracebackhide__ = True
     def must_be_int(got):
         if not isinstance(got, (int, np.integer)):
             return (f"conv_output_size must return an int, got {got!r} ({type(got).__name__}): "
@@ -121,6 +123,7 @@ def check_conv_single_step(conv_single_step, suite="public", allow_reference=Fal
     Raises:
         CheckFailed: on the first wrong value, with a diagnosis.
     """
+    __tracebackhide__ = True
     mistakes = [
         Mistake("the bias is added to every product (np.sum(a_slice * w + b)): add it once, "
                 "after the sum", _same_as(lambda a_slice, w, b: np.sum(a_slice * w) + b.item() * a_slice.size)),
@@ -205,6 +208,7 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
     Raises:
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
+    __tracebackhide__ = True
     ref = ops.conv2d
 
     def with_stride(stride_fn):
@@ -256,6 +260,7 @@ def check_edge_image(edges, image, kernel):
     Raises:
         CheckFailed: wrong shape or values, with a hint.
     """
+    __tracebackhide__ = True
     image = np.asarray(image, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
     expected = ops.conv2d(image[None, :, :, None], kernel[:, :, None, None])[0, :, :, 0]
@@ -284,6 +289,7 @@ def check_vertical_edge_answer(answer, kernels):
     Raises:
         CheckFailed: the answer is not one of the names, or not the right one.
     """
+    __tracebackhide__ = True
     if answer not in kernels:
         raise CheckFailed(f"answer must be one of {sorted(kernels)}, got {answer!r}")
     step = np.zeros((12, 12))

@@ -6,6 +6,10 @@ student's function on each case through :func:`_call_student` (which notices
 calls into cnnlib, TensorFlow, PyTorch or SciPy's filters), compares the result
 with the reference, and on the first disagreement raises :class:`CheckFailed`
 naming the case, the first differing entry and the mistake that explains it.
+
+The checks set ``__tracebackhide__``: IPython then leaves their frames out of
+the traceback a student sees, so the feedback shows the failing test line and
+the message.
 """
 
 import os
@@ -130,6 +134,7 @@ def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES):
     are allowed; any other call from the student's code into one of the
     ``forbid`` libraries (cnnlib, TensorFlow, PyTorch, SciPy's filters) is reported.
     """
+    __tracebackhide__ = True
     used = []
     allowed = HELPERS - {name}
 
@@ -217,6 +222,7 @@ def _run_cases(name, fn, cases, reference, mistakes, outputs=None, allow_referen
     not call (default :data:`REFERENCE_LIBRARIES`). ``validate(got)`` may return a
     message that fails the case whatever the values (e.g. a float where an int is due).
     """
+    __tracebackhide__ = True
     for number, case in enumerate(cases, 1):
         expected = reference(**case.copy_args())
         got = _call_student(name, fn, case, allow_reference, forbid or REFERENCE_LIBRARIES)
@@ -271,6 +277,7 @@ def _pair(v):
     return (int(v), int(v)) if np.isscalar(v) else tuple(int(a) for a in v)
 
 def _report_gradcheck(name, what, analytic, numeric):
+    __tracebackhide__ = True
     arr, why = _as_array(analytic, what)
     if why or arr.shape != numeric.shape:
         raise CheckFailed(f"{name} gradient check: {why or f'{what} has shape {arr.shape}, expected {numeric.shape}'}")

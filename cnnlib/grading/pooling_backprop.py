@@ -38,6 +38,7 @@ def check_pool2d(pool2d, suite="public", allow_reference=False):
     Raises:
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
+    __tracebackhide__ = True
     ref = ops.pool2d
 
     def variant(**changes):
@@ -115,6 +116,7 @@ def check_pool2d_backward(pool2d_backward, suite="public", allow_reference=False
     Raises:
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
+    __tracebackhide__ = True
     ref = backprop.pool2d_backward
     cases = (_pool_cases(suite, ("max", "avg"), seed=6)
              + _pool_cases(suite, ("max",), seed=7, ties=True))
@@ -168,6 +170,7 @@ def _stride_one_windows(case, got):
 
 
 def _gradient_check_pool(fn, allow_reference):
+    __tracebackhide__ = True
     rng = np.random.default_rng(9)
     x = rng.permutation(2 * 5 * 6 * 2).reshape(2, 5, 6, 2) / 10.0   # distinct values: no ties
     for mode in ("max", "avg"):
@@ -186,6 +189,7 @@ def check_relu_backward(relu_backward, suite="public", allow_reference=False):
     Raises:
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
+    __tracebackhide__ = True
     rng = _rng(10, suite)
     sizes = [(2, 3, 4, 2), (5, 7)] + ([(1, 6, 5, 3), (4,), (3, 2, 2, 1)] if suite == "hidden" else [])
     cases = []
@@ -226,6 +230,7 @@ def check_conv2d_backward(conv2d_backward, suite="public", allow_reference=False
     Raises:
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
+    __tracebackhide__ = True
     ref = backprop.conv2d_backward
 
     def conv_case_to_backward(case):
@@ -276,6 +281,7 @@ def check_conv2d_backward(conv2d_backward, suite="public", allow_reference=False
 
 
 def _gradient_check_conv(fn, allow_reference):
+    __tracebackhide__ = True
     rng = np.random.default_rng(13)
     x, w, b = rng.normal(size=(2, 5, 6, 2)), rng.normal(size=(3, 2, 2, 3)), rng.normal(size=3)
     stride, padding = (2, 1), 1

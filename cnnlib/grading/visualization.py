@@ -95,6 +95,7 @@ def check_layer_table(layer_table, layers, input_shape, network="the network"):
     Raises:
         CheckFailed: at the first layer that differs, with a diagnosis.
     """
+    __tracebackhide__ = True
     expected = _keras_layer_rows(layers, input_shape)
     case = Case({"layers": list(layers), "input_shape": tuple(input_shape)}, network)
     got = _call_student("layer_table", layer_table, case, allow_reference=False)
@@ -185,6 +186,7 @@ def check_occlusion_map(occlusion_map, suite="public", allow_reference=False):
     Raises:
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
+    __tracebackhide__ = True
     from .. import viz
 
     def reference(predict_fn, image, label, patch_size, stride, fill):
@@ -250,6 +252,7 @@ def check_saliency_map(saliency_map, suite="public", allow_reference=False):
     Raises:
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
+    __tracebackhide__ = True
     from .. import viz
 
     rng = _rng(17, suite)
