@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from . import shapes
+from . import ops, shapes
 
 __all__ = [
     "Node", "Conv", "Pool", "Subsample", "GlobalAvgPool", "Flatten", "Dense", "RBF", "Dropout", "BatchNorm",
@@ -41,14 +41,6 @@ __all__ = [
 
 
 # -- the layer nodes -----------------------------------------------------------------------
-
-def _hw(name, value):
-    """(rows, columns) from an int or a pair of positive ints, as ints."""
-    pair = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
-    if len(pair) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return tuple(shapes._check_int(name, v, 1) for v in pair)
-
 
 def _spatial(node, shape):
     if len(shape) != 3:
@@ -114,13 +106,13 @@ class Conv(Node):
 
     def output_shape(self, shape):
         h, w, _ = _spatial(self, shape)
-        (kh, kw), (sh, sw), (dh, dw) = (_hw("kernel_size", self.kernel_size), _hw("strides", self.strides),
-                                        _hw("dilation", self.dilation))
+        (kh, kw), (sh, sw), (dh, dw) = (ops._pair("kernel_size", self.kernel_size),
+                                        ops._pair("strides", self.strides), ops._pair("dilation", self.dilation))
         return (shapes.conv_output_size(h, kh, _axis_padding(self.padding, 0), sh, dh),
                 shapes.conv_output_size(w, kw, _axis_padding(self.padding, 1), sw, dw), self.filters)
 
     def params(self, shape):
-        kh, kw = _hw("kernel_size", self.kernel_size)
+        kh, kw = ops._pair("kernel_size", self.kernel_size)
         c_in = shape[2]
         if self.connections is None:
             return shapes.conv_param_count(kh, kw, c_in, self.filters, self.use_bias)
@@ -135,13 +127,13 @@ class Conv(Node):
                    for inputs in self.connections)
 
     def window(self, shape):
-        return tuple(zip(_hw("kernel_size", self.kernel_size), _hw("strides", self.strides),
-                         _hw("dilation", self.dilation)))
+        return tuple(zip(ops._pair("kernel_size", self.kernel_size), ops._pair("strides", self.strides),
+                         ops._pair("dilation", self.dilation)))
 
     def describe(self):
-        kh, kw = _hw("kernel_size", self.kernel_size)
+        kh, kw = ops._pair("kernel_size", self.kernel_size)
         text = f"conv {self.filters}@{kh}x{kw}"
-        if _hw("strides", self.strides) != (1, 1):
+        if ops._pair("strides", self.strides) != (1, 1):
             text += f" stride {self.strides}"
         if self.padding not in (0, "valid"):
             text += f" pad {self.padding}"
@@ -171,8 +163,8 @@ class Pool(Node):
             raise ValueError(f"{self.name}: padding must be 'valid' or 'same', got {self.padding!r}")
 
     def _geometry(self):
-        size = _hw("pool_size", self.pool_size)
-        return size, size if self.strides is None else _hw("strides", self.strides)
+        size = ops._pair("pool_size", self.pool_size)
+        return size, size if self.strides is None else ops._pair("strides", self.strides)
 
     def output_shape(self, shape):
         self._check()
@@ -721,8 +713,8 @@ def _keras_layers(nodes, x, k):
             if not isinstance(node.padding, str) and node.padding not in (0, (0, 0)):
                 pads = node.padding if isinstance(node.padding, (tuple, list)) else (node.padding,) * 2
                 x = k.ZeroPadding2D(tuple(pads), name=f"{node.name}_pad")(x)
-            x = k.Conv2D(node.filters, _hw("kernel_size", node.kernel_size), strides=_hw("strides", node.strides),
-                         padding=padding, dilation_rate=_hw("dilation", node.dilation),
+            x = k.Conv2D(node.filters, ops._pair("kernel_size", node.kernel_size),
+                         strides=ops._pair("strides", node.strides), padding=padding, dilation_rate=ops._pair("dilation", node.dilation),
                          activation=node.activation, use_bias=node.use_bias, name=node.name)(x)
         elif isinstance(node, Pool):
             size, strides = node._geometry()

@@ -42,14 +42,6 @@ __all__ = ["show_matrix", "show_channels", "show_images", "show_kernels", "show_
 _OCCLUSION_BATCH_BYTES = 32 * 2**20
 
 
-def _pair(name, value):
-    """(rows, columns) from an int or a pair of positive ints."""
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in pair):
-        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
 def _as_image(image):
     """An (H, W, C) array; (H, W) gains a channel axis."""
     image = np.asarray(image)
@@ -95,7 +87,7 @@ def occlusion_map(predict_fn, image, label, patch_size, stride, fill=0.0):
             label outside predict_fn's classes.
     """
     image = _as_image(image)
-    (ph, pw), (sh, sw) = _pair("patch_size", patch_size), _pair("stride", stride)
+    (ph, pw), (sh, sw) = ops._pair("patch_size", patch_size), ops._pair("stride", stride)
     h, w, _ = image.shape
     if ph > h or pw > w:
         raise ValueError(f"patch_size {(ph, pw)} is larger than the image ({h}, {w})")
