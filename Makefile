@@ -2,7 +2,7 @@
 #   make lab    set up .venv if needed, then open JupyterLab on the course
 #   make test   set up .venv if needed, then run the whole test suite
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test bench release clean
+.PHONY: help venv lab test bench release html grade grade-demo student-bundle clean
 
 VENV        ?= .venv
 PYTHON      ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -24,6 +24,10 @@ help:
 	@echo "make test    run the whole test suite"
 	@echo "make bench   time cnnlib against TensorFlow, write bench/RESULTS.md"
 	@echo "make release regenerate assignments/ (student versions) from solutions/ with nbgrader"
+	@echo "make html    execute the lecture notebooks into a static site in site/ (open site/index.html)"
+	@echo "make grade ASSIGNMENT=a1_convolution [JOBS=N]   autograde every submission (docs/instructor.md)"
+	@echo "make grade-demo [JOBS=N] [DEMO_ARGS=--postgres]  the whole nbgrader loop for 30 synthetic students"
+	@echo "make student-bundle   dist/cnn-course-student.zip: everything students need, nothing they must not see"
 	@echo "Both set up $(VENV) first when it is missing or pyproject.toml changed."
 
 # The stamp is newer than pyproject.toml once the venv holds what it lists.
@@ -62,6 +66,28 @@ release: $(STAMP)
 	  echo "== $$a"; $(BIN)/nbgrader generate_assignment "$$a" --force --log-level=WARN; \
 	done
 
+# The lecture notebooks, executed, as a static site a student can browse without a kernel.
+html: $(STAMP)
+	$(BIN)/python -m tools.site site
+
+# Autograde submitted/*/$(ASSIGNMENT) with tools/grade.py: hostile notebooks contained,
+# N at a time when DATABASE_URL points at PostgreSQL (SQLite: one at a time, and it says so).
+ASSIGNMENT ?=
+JOBS       ?= 1
+grade: $(STAMP)
+	@test -n "$(ASSIGNMENT)" || { echo "make grade: name the assignment, e.g. make grade ASSIGNMENT=a1_convolution JOBS=2" >&2; exit 2; }
+	$(BIN)/python -m tools.grade "$(ASSIGNMENT)" --jobs $(JOBS)
+
+# Release, fetch, submit (30 students), collect, autograde, feedback, export, in a temporary
+# folder. Its cells take a second or two, so a 20 s cell limit keeps the infinite loops short.
+DEMO_ARGS         ?=
+DEMO_CELL_TIMEOUT ?= 20
+grade-demo: $(STAMP)
+	CNN_COURSE_CELL_TIMEOUT=$(DEMO_CELL_TIMEOUT) $(BIN)/python -m tools.exchange --jobs $(JOBS) $(DEMO_ARGS)
+
+student-bundle: $(STAMP)
+	$(BIN)/python -m tools.bundle
+
 clean:
-	rm -rf .pytest_cache .hypothesis cnnlib.egg-info test-output
+	rm -rf .pytest_cache .hypothesis cnnlib.egg-info test-output site
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

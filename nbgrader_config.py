@@ -6,6 +6,7 @@
 """
 
 import os
+import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821 - nbgrader provides get_config
@@ -30,3 +31,18 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?m)(Warning|WARNING|^[IWE]\d{4} |oneDNN|absl::|This TensorFlow binary)"
+
+# Contain hostile notebooks (tools/preprocessors.py says how): a kernel that dies or
+# ignores the time-out's interrupt fails its cells with a reason instead of failing the
+# whole run, and no output may exceed CNN_COURSE_MAX_OUTPUT characters.
+sys.path.insert(0, str(COURSE_ROOT))
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,  # noqa: E402
+                                    LimitOutput, SaveAutoGrades)
+from tools.preprocessors import ContainedExecute, LimitOutputSize  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    ContainedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.ContainedExecute.timeout = c.Execute.timeout
+c.LimitOutputSize.max_chars = int(os.environ.get("CNN_COURSE_MAX_OUTPUT", "100000"))

@@ -22,7 +22,7 @@ from .optim import Adam
 
 __all__ = ["Sequential", "History"]
 
-# fit() runs NumPy's matrix products on this many threads. A course-sized
+# fit() (and predict/evaluate) run NumPy's matrix products on this many threads. A course-sized
 # network's products are small; with a second OpenBLAS thread they gain
 # little, and the thread's busy-waiting after each product slowed the copies
 # in between by up to 3x on 2-core machines, depending on the process
@@ -293,9 +293,12 @@ class Sequential:
 
     def predict_logits(self, x, batch_size=256):
         """Class scores (N, classes), computed batch_size examples at a time."""
+        from threadpoolctl import threadpool_limits
+
         x = self._check_x(x)
         batch_size = shapes._check_int("batch_size", batch_size, 1)
-        return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        with threadpool_limits(FIT_BLAS_THREADS, user_api="blas"):   # as in fit(): see FIT_BLAS_THREADS
+            return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
     def predict(self, x, batch_size=256):
         """Class probabilities (N, classes): the softmax of the logits."""

@@ -26,3 +26,16 @@ def tf():
     import tensorflow
 
     return tensorflow
+
+
+# Seconds each lecture notebook took (tests/test_notebooks.py fills it); printed after the run,
+# because the course promises to run top to bottom in under five minutes on 2 cores.
+NOTEBOOK_SECONDS = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if NOTEBOOK_SECONDS:
+        terminalreporter.section("notebook run times")
+        for name, seconds in NOTEBOOK_SECONDS.items():
+            terminalreporter.write_line(f"{seconds:7.1f} s  {name}")
+        terminalreporter.write_line(f"{sum(NOTEBOOK_SECONDS.values()):7.1f} s  all {len(NOTEBOOK_SECONDS)} notebooks")

@@ -5,6 +5,7 @@ Notebooks run with the venv's python3 kernel, from inside notebooks/, offline.
 """
 
 import os
+import time
 from pathlib import Path
 
 import nbformat
@@ -47,7 +48,10 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     try:
         client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
+        started = time.perf_counter()
         client.execute()      # raises CellExecutionError, naming the cell, on the first error
+        from conftest import NOTEBOOK_SECONDS
+        NOTEBOOK_SECONDS[path.name] = time.perf_counter() - started
     finally:
         os.environ.clear()
         os.environ.update(env_backup)

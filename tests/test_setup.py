@@ -52,7 +52,8 @@ def test_the_listed_dependencies_are_the_ones_the_course_names():
     names = {_requirement(r)[0] for r in tomllib.loads((ROOT / "pyproject.toml").read_text())
              ["project"]["dependencies"]}
     assert names == {"numpy", "matplotlib", "ipywidgets", "jupyterlab", "nbgrader", "tensorflow-cpu",
-                     "scikit-learn", "scikit-image", "mlxtend", "tqdm", "threadpoolctl"}
+                     "scikit-learn", "scikit-image", "mlxtend", "tqdm", "threadpoolctl", "psutil",
+                     "psycopg"}
 
 
 def test_cnnlib_is_installed_from_this_checkout():

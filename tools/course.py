@@ -36,21 +36,50 @@ def assignment_names():
     return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def nbgrader_env():
-    """The environment nbgrader needs: the venv's bin/ first on PATH, TensorFlow quiet."""
+def nbgrader_env(database_url=None):
+    """The environment nbgrader needs: the venv's bin/ first on PATH, TensorFlow quiet.
+
+    database_url: the gradebook (``DATABASE_URL``, read by nbgrader_config.py); None
+    means the course's own SQLite file, whatever the caller's environment says.
+    """
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     env.pop("DATABASE_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
     return env
 
 
-def run_nbgrader(course, *args, check=True, timeout=1800):
+def nbgrader_command(*args):
+    """The venv's ``nbgrader`` with ``args``, as an argv list."""
+    return [str(Path(sys.executable).parent / "nbgrader"), *args]
+
+
+def open_gradebook(course, database_url=None, course_id="cnn-course"):
+    """nbgrader's Gradebook for ``course`` (a context manager).
+
+    nbgrader runs ``alembic`` by name when it opens a gradebook, so the venv's
+    bin/ goes first on this process's PATH too.
+    """
+    from nbgrader.api import Gradebook
+
+    bin_dir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    return Gradebook(gradebook_url(course, database_url), course_id)
+
+
+def gradebook_url(course, database_url=None):
+    """The gradebook nbgrader uses for ``course``: ``database_url`` or the course's SQLite file."""
+    return database_url or f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+
+
+def run_nbgrader(course, *args, check=True, timeout=1800, database_url=None):
     """Run ``nbgrader ARGS`` in ``course``; return the CompletedProcess (output captured)."""
-    cmd = [str(Path(sys.executable).parent / "nbgrader"), *args]
-    result = subprocess.run(cmd, cwd=course, env=nbgrader_env(), capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(nbgrader_command(*args), cwd=course, env=nbgrader_env(database_url),
+                            capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout[-4000:]}\n"
                            f"{result.stderr[-4000:]}")
@@ -62,6 +91,9 @@ def make_course(dest, assignments=None):
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
+    # The config loads the course's preprocessors from tools/.
+    shutil.copytree(ROOT / "tools", dest / "tools", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     for name in assignments or assignment_names():
         shutil.copytree(SOLUTIONS / name, dest / "solutions" / name)
     return dest
@@ -159,13 +191,10 @@ def submit(course, name, student, fill=None, notebook=None):
     return target
 
 
-def cell_scores(course, name):
+def cell_scores(course, name, database_url=None):
     """student -> {test cell grade_id: (score, max_score)} from the course's gradebook."""
-    from nbgrader.api import Gradebook
-
-    url = f"sqlite:///{Path(course) / 'gradebook.db'}"
     scores = {}
-    with Gradebook(url) as gb:
+    with open_gradebook(course, database_url) as gb:
         for submission in gb.assignment_submissions(name):
             for notebook in submission.notebooks:
                 scores[submission.student_id] = {
