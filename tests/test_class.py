@@ -8,13 +8,10 @@ reason; the honest ones lose exactly what their fixture says when graded alone
 """
 
 import csv
-import json
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
-import nbformat
 import pytest
 
 from tools import bundle, course, demo_class, exchange, grade, postgres, screening

@@ -12,7 +12,6 @@ student id and home folder: the same code ``nbgrader fetch_assignment`` and
 
 import argparse
 import csv
-import shutil
 import sys
 import tempfile
 import time
@@ -111,7 +110,8 @@ def read_export(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Grade a synthetic class of 30 through nbgrader's exchange.")
+    parser = argparse.ArgumentParser(prog="python -m tools.exchange",
+                                     description="Grade a synthetic class of 30 through nbgrader's exchange.")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (PostgreSQL only)")
     parser.add_argument("--postgres", action="store_true",
                         help="grade against a throwaway PostgreSQL server on 127.0.0.1")

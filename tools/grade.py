@@ -331,7 +331,8 @@ def format_table(results, width=100):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Autograde every submission of an assignment.")
+    parser = argparse.ArgumentParser(prog="python -m tools.grade",
+                                     description="Autograde every submission of an assignment.")
     parser.add_argument("assignment", help="e.g. a1_convolution")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (PostgreSQL only)")
     parser.add_argument("--student", action="append", help="grade only this student (repeatable)")
@@ -341,7 +342,10 @@ def main(argv=None):
         known = ", ".join(C.assignment_names())
         parser.error(f"no assignment {args.assignment!r} in solutions/ (known: {known})")
     started = time.perf_counter()
-    results = grade(args.course, args.assignment, args.jobs, args.student, os.environ.get("DATABASE_URL"))
+    try:
+        results = grade(args.course, args.assignment, args.jobs, args.student, os.environ.get("DATABASE_URL"))
+    except FileNotFoundError as error:   # nothing released or collected yet: say what to run
+        parser.exit(1, f"grade: {error}\n")
     seconds = time.perf_counter() - started
     path = write_report(args.course, args.assignment, results)
     print(format_table(results))
