@@ -33,9 +33,13 @@ class _TFVersion:
     __version__ = metadata.version("tensorflow-cpu")
 
 
-def time_class(jobs, postgres):
-    """Seconds spent autograding the class with ``jobs`` jobs, on SQLite or a fresh PostgreSQL."""
-    cases = demo_class.cases()
+def time_class(jobs, postgres, honest_only=False):
+    """Seconds spent autograding the class with ``jobs`` jobs, on SQLite or a fresh PostgreSQL.
+
+    honest_only: leave out the 12 hostile students, whose time-outs are waiting that two
+    jobs can overlap; what remains measures the speed-up on real grading work alone.
+    """
+    cases = [case for case in demo_class.cases() if not (honest_only and case.kind == "hostile")]
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:   # the server stops first
         url = stack.enter_context(TempPostgres()) if postgres else None
         results, seconds, _ = exchange.run_class(Path(tmp) / "work", cases, jobs, url, log=lambda *a: None)
@@ -49,28 +53,35 @@ def time_class(jobs, postgres):
 def main():
     os.environ["CNN_COURSE_CELL_TIMEOUT"] = CELL_TIMEOUT
     runs = []
-    for label, jobs, postgres in (("SQLite, 1 job", 1, False), ("PostgreSQL, 1 job", 1, True),
-                                  ("PostgreSQL, 2 jobs", 2, True)):
-        seconds, n = time_class(jobs, postgres)
+    for label, jobs, postgres, honest in (("SQLite, 1 job", 1, False, False), ("PostgreSQL, 1 job", 1, True, False),
+                                          ("PostgreSQL, 2 jobs", 2, True, False),
+                                          ("PostgreSQL, 1 job, 18 honest students", 1, True, True),
+                                          ("PostgreSQL, 2 jobs, 18 honest students", 2, True, True)):
+        seconds, n = time_class(jobs, postgres, honest)
         runs.append((label, seconds, n))
         print(f"  {label}: {seconds:.1f} s, {seconds / n:.2f} s per submission", file=sys.stderr)
     write_results(runs)
 
 
 def write_results(runs):
-    """Write the section of RESULTS.md from (label, seconds, submissions) rows."""
-    base = runs[0][1]
+    """Write the section of RESULTS.md from (label, seconds, submissions) rows, in main()'s order."""
     lines = [f"Machine: {machine_line(_TFVersion)}; {date.today().isoformat()}.", "",
              f"`tools.grade` on the 30 students of tools/demo_class.py (a1_convolution; 5 correct, 11 known "
              f"mistakes, 2 blank, 12 hostile), cell time-out {CELL_TIMEOUT} s, each submission in its own "
-             f"`nbgrader autograde` process.", "",
-             "| run | total (s) | per submission (s) | speed-up over SQLite, 1 job |",
+             f"`nbgrader autograde` process. Every run gave every student the grade their case states.", "",
+             "| run | submissions | total (s) | per submission (s) |",
              "|---|---:|---:|---:|"]
     for label, seconds, n in runs:
-        lines.append(f"| {label} | {seconds:.1f} | {seconds / n:.2f} | {base / seconds:.2f}x |")
+        lines.append(f"| {label} | {n} | {seconds:.1f} | {seconds / n:.2f} |")
     speedup = runs[1][1] / runs[2][1]
-    lines += ["", f"Two jobs against one, both on PostgreSQL: {speedup:.2f}x "
-                  f"(goal {GOAL}x: {'met' if speedup >= GOAL else 'missed'})."]
+    honest = runs[3][1] / runs[4][1]
+    lines += ["", f"Two jobs against one, both on PostgreSQL: **{speedup:.2f}x** for the whole class "
+                  f"(goal {GOAL}x: {'met' if speedup >= GOAL else 'missed'}); {runs[0][1] / runs[2][1]:.2f}x "
+                  f"against SQLite with one job; **{honest:.2f}x** for the 18 honest students alone.", "",
+              "The hostile students include two that wait out the cell time-out (a busy loop, and a sleeping "
+              "loop that ignores the interrupt); two jobs can overlap that waiting, so the whole-class figure "
+              "flatters parallelism a little. The honest-only runs are grading work alone: nbgrader's and the "
+              "kernel's start-up, and the checks."]
     write_section("grading a class", "\n".join(lines))
     print("\n".join(lines))
 

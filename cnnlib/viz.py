@@ -409,8 +409,24 @@ def top_activating_patches(model, images, layer, channel, k=9):
 
 # -- pictures ---------------------------------------------------------------------------------
 
+class _Figure(Figure):
+    """A Figure that shows itself as a PNG in Jupyter even before pyplot was ever used.
+
+    Without pyplot, IPython has no display hook for figures yet, and a returned
+    Figure would print as ``<Figure size ...>``. When the inline backend is active,
+    its hook takes precedence and this method is not called.
+    """
+
+    def _repr_png_(self):
+        from io import BytesIO
+
+        buffer = BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+
+
 def _figure(nrows, ncols, cell=1.6, extra_w=0.0):
-    fig = Figure(figsize=(ncols * cell + extra_w, nrows * cell), layout="constrained")
+    fig = _Figure(figsize=(ncols * cell + extra_w, nrows * cell), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).reshape(-1)
     return fig, axes
 
@@ -468,7 +484,7 @@ def show_matrix(img, fmt=None, cmap="gray", vmin=None, vmax=None, ax=None):
     if fmt is None:
         whole = img.dtype.kind in "uib" or bool(np.all(np.mod(img, 1) == 0))
         fmt = "{:d}" if whole else "{:.2f}"
-    fig = ax.figure if ax is not None else Figure(figsize=(0.42 * w + 0.6, 0.42 * h + 0.4),
+    fig = ax.figure if ax is not None else _Figure(figsize=(0.42 * w + 0.6, 0.42 * h + 0.4),
                                                   layout="constrained")
     ax = ax if ax is not None else fig.add_subplot()
     shown = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")

@@ -394,3 +394,19 @@ def test_every_public_function_has_a_docstring_with_shapes():
         assert doc, name
         if inspect.isfunction(getattr(viz, name)) and name not in ("plot_history", "demo_cnn", "train_demo_cnn"):
             assert "(H, W" in doc or "(N, H, W" in doc or "HWIO" in doc, name
+
+
+def test_figures_display_as_images_in_a_fresh_kernel_without_pyplot():
+    # A new kernel has no figure display hook until pyplot is used; the course's figures
+    # must still show as pictures, not as "<Figure size ...>".
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, sys\n"
+            "from IPython.core.formatters import DisplayFormatter\n"
+            "from cnnlib import viz\n"
+            "data, _ = DisplayFormatter().format(viz.show_matrix(np.eye(3)))\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n"
+            "print(sorted(data), data['image/png'][:8] == b'\\x89PNG\\r\\n\\x1a\\n')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['image/png', 'text/plain'] True"
