@@ -306,6 +306,11 @@ def grad_cam(model, image, label, layer, upsample=True):
     map is ``relu(sum_k alpha_k A[:, :, k])``. For a global-average-pool + dense head
     this is the class activation map ``relu(A @ W[:, label]) / (h * w)``.
 
+    With a flatten + dense head every position has its own weights, so the
+    channel weights can cancel and the map can be all zero after the final ReLU,
+    most often at a ReLU or pooling layer. Explaining the conv layer before its
+    ReLU usually gives a usable map (notebook 10 shows both).
+
     Arguments:
         model: a Keras model (or a cnnlib Sequential, converted with to_keras)
             mapping (1, H, W, C) to (1, classes).
