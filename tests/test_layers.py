@@ -27,15 +27,17 @@ def layer_gradient_check(layer, x):
     return gradient_check(fn, [x, *[layer.params[k] for k in keys]], backward, names=["x", *keys])
 
 
+# Seeded weights: with unseeded ones about 1 run in 30 met an entry whose central difference
+# was off by just over 1e-6 relative (a tiny gradient), and the test failed by chance.
 @pytest.mark.parametrize("layer, shape", [
-    (L.Conv2D(3, 3, strides=2, padding="same", dtype="float64"), (2, 7, 6, 2)),
-    (L.Conv2D(2, (2, 3), padding=1, dilation_rate=2, dtype="float64"), (1, 6, 7, 3)),
-    (L.Conv2D(2, 3, use_bias=False, dtype="float64"), (2, 5, 5, 1)),
+    (L.Conv2D(3, 3, strides=2, padding="same", dtype="float64", seed=0), (2, 7, 6, 2)),
+    (L.Conv2D(2, (2, 3), padding=1, dilation_rate=2, dtype="float64", seed=0), (1, 6, 7, 3)),
+    (L.Conv2D(2, 3, use_bias=False, dtype="float64", seed=0), (2, 5, 5, 1)),
     (L.MaxPool2D(3, 2), (2, 7, 7, 2)),
     (L.AvgPool2D(2, padding="same"), (2, 5, 5, 2)),
     (L.ReLU(), (2, 4, 4, 3)),
     (L.Flatten(), (2, 3, 3, 2)),
-    (L.Dense(4, dtype="float64"), (3, 6)),
+    (L.Dense(4, dtype="float64", seed=0), (3, 6)),
 ], ids=lambda v: repr(v) if isinstance(v, L.Layer) else None)
 def test_layer_backward_passes_gradient_check(layer, shape):
     x = np.random.default_rng(0).standard_normal(shape)
