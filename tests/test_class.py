@@ -161,6 +161,9 @@ def test_students_fetch_their_feedback_through_the_exchange(sqlite_class):
             assert len(pages) == 1, student
     page = next((work / "homes" / "mistake_flipped_kernel").rglob("*.html")).read_text()
     assert "the kernel is flipped" in page
+    # the student whose code replaced a check reads why every test scored 0
+    page = next((work / "homes" / "hostile_redefined_check").rglob("*.html")).read_text()
+    assert "Flagged for the instructor" in page and "grading.check_conv2d" in page
 
 
 @pytest.mark.slow

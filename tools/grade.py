@@ -182,6 +182,21 @@ def _set_zero(course, assignment, student, database_url, grade_ids=None):
         gb.db.commit()
 
 
+def _comment(course, assignment, student, database_url, comments):
+    """Put ``comments`` (solution cell grade_id -> text) on the student's feedback page.
+
+    nbgrader shows a solution cell's comment under it in the feedback. This uses
+    ``auto_comment``, which the next autograde resets, so a fixed resubmission loses it.
+    """
+    with warnings.catch_warnings(), _gradebook(course, database_url) as gb:
+        warnings.simplefilter("ignore")
+        for notebook in gb.find_submission(assignment, student).notebooks:
+            for comment in notebook.comments:
+                if comment.name in comments:
+                    comment.auto_comment = comments[comment.name]
+        gb.db.commit()
+
+
 def _error_summary(output, limit=240):
     """``ename: first line``, and the check's diagnosis or hint when it gives one."""
     lines = [line.strip() for line in str(output.get("evalue", "")).strip().splitlines()] or [""]
@@ -260,6 +275,8 @@ def grade_one(course, assignment, student, notebooks, database_url=None, wall_li
         if screening.flags:
             result.status = "flagged"
             result.reasons += [f"tampering: {flag}" for flag in screening.flags]
+            _comment(course, assignment, student, database_url,
+                     {flag.where: f"Flagged for the instructor: {flag.reason}." for flag in screening.flags})
     _read_scores(course, assignment, student, database_url, result)
     if fatal is None:
         status = _what_happened(course, assignment, student, notebooks, result)
