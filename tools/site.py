@@ -37,6 +37,7 @@ def render(path, out_dir, timeout=600):
     nb = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   extra_arguments=["--log-level=ERROR"],   # no kernel start-up warnings
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - started
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
