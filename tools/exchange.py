@@ -135,11 +135,12 @@ def main(argv=None):
         results, seconds, export = run_class(work, cases, args.jobs, database_url)
         by_case = {case.student: case for case in cases}
         print()
-        print(G.format_table(results, width=120))
+        print(G.format_table(results))
         print()
         per = seconds / len(results)
+        jobs = G.parallel_jobs(args.jobs, database_url, lambda *_: None)
         print(f"{len(results)} submissions autograded in {seconds:.1f} s: {per:.2f} s per submission "
-              f"({'PostgreSQL' if database_url else 'SQLite'}, {G.parallel_jobs(args.jobs, database_url, lambda *_: None)} job(s)).")
+              f"({'PostgreSQL' if database_url else 'SQLite'}, {jobs} job{'s' * (jobs > 1)}).")
         wrong = [r.student for r in results if (r.score, r.status) != (by_case[r.student].score,
                                                                        by_case[r.student].status)]
         print("every student scored as expected" if not wrong else f"NOT as expected: {', '.join(wrong)}")

@@ -335,15 +335,20 @@ def write_report(course, assignment, results):
     return path
 
 
-def format_table(results, width=100):
-    """The grade table as text: student, score, status and the first reason."""
-    rows = [f"{'student':<22} {'score':>11}  {'status':<9} reason"]
+def format_table(results, width=None):
+    """The grade table as text: student, score, status and the first reason (cut to ``width``,
+    by default the terminal's, at least 120 columns)."""
+    import shutil
+
+    width = width or max(120, shutil.get_terminal_size().columns)
+    name = max([len("student")] + [len(r.student) for r in results])
+    rows = [f"{'student':<{name}}  {'score':>9}  {'status':<9}  reason"]
     for r in results:
         reason = r.reasons[0] if r.reasons else ""
         if len(r.reasons) > 1:
             reason += f" (+{len(r.reasons) - 1} more)"
-        rows.append(f"{r.student:<22} {r.score:>5g}/{r.max_score:<5g}  {r.status:<9} "
-                    f"{reason[:max(0, width - 48)]}")
+        score = f"{r.score:g}/{r.max_score:g}"
+        rows.append(f"{r.student:<{name}}  {score:>9}  {r.status:<9}  {reason[:max(20, width - name - 24)]}")
     return "\n".join(rows)
 
 
