@@ -7,6 +7,9 @@ tests/test_assignments.py. The right answers are the instructor's solution
 cells, executed from solutions/.
 """
 
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 
@@ -546,3 +549,18 @@ def test_saliency_mistakes_are_named(a4, tf):
     assert "another class's score" in failure(
         grading.check_saliency_map,
         lambda model, image, label: np.abs(gradient(model, image, (label + 1) % 3)).max(axis=-1))
+
+
+def test_assignment_3_states_the_graders_tiers_and_budget():
+    """The numbers a3's text promises are the ones the grader uses."""
+    from cnnlib.grading.training import BUDGET, TIERS
+
+    nb = nbformat.read(Path(__file__).parents[1] / "solutions" / "a3_training_a_cnn" / "a3_training_a_cnn.ipynb",
+                       as_version=4)
+    text = " ".join(" ".join(cell.source.replace("*", "").split()) for cell in nb.cells
+                    if cell.cell_type == "markdown")
+    for library in ("cnnlib", "keras"):
+        (full, _), (half, _) = TIERS[library]
+        assert f"30 points from {full:.1%}" in text and f"15 from {half:.1%}" in text, library
+        assert f"at most {BUDGET[library]['epochs']}" in text
+        assert f"{BUDGET[library]['multiply_adds']:,} multiply-adds" in text
