@@ -60,36 +60,49 @@ def _keras_dense():
                                 k.Dropout(0.3), k.Dense(128, activation="relu"), k.Dense(10)])
 
 
+def _study_keras(seeds, threads):
+    """Keras rows, in a process whose TensorFlow uses ``threads`` intra-op threads (set before any op)."""
+    import tensorflow as tf
+
+    from cnnlib.grading import training as T
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    rows = []
+    for name, build in (("CNN 32/64, dense 128, dropout", _keras_cnn), ("dense 256/128, dropout", _keras_dense)):
+        accs, secs = [], []
+        for seed in range(seeds):
+            tf.keras.utils.set_random_seed(seed)
+            model = build()
+            start = time.perf_counter()
+            accs.append(T.train_and_measure(model, T.KERAS_RECIPE, "keras", seed=seed))
+            secs.append(time.perf_counter() - start)
+        rows.append((name, "keras", T.KERAS_RECIPE, threads, accs, statistics.median(secs)))
+        print(f"  keras {name}, {threads} thread(s): {min(accs):.3f}-{max(accs):.3f}", file=sys.stderr)
+    return rows
+
+
 def study(seeds=SEEDS):
     """Rows of (model, library, recipe, threads, [accuracy per seed], seconds per training)."""
-    import tensorflow as tf
+    import json
+    import subprocess
 
     from cnnlib import Sequential
     from cnnlib.grading import training as T
 
     rows = []
-    for name, build, recipe in (("course CNN", _cnnlib_cnn, T.CNNLIB_RECIPE),
-                                ("dense 128", _cnnlib_dense, T.CNNLIB_RECIPE)):
+    for name, build in (("course CNN", _cnnlib_cnn), ("dense 128", _cnnlib_dense)):
         accs, secs = [], []
         for seed in range(seeds):
             model = Sequential(build(), input_shape=(28, 28, 1), seed=seed)
             start = time.perf_counter()
-            accs.append(T.train_and_measure(model, recipe, "cnnlib", seed=seed))
+            accs.append(T.train_and_measure(model, T.CNNLIB_RECIPE, "cnnlib", seed=seed))
             secs.append(time.perf_counter() - start)
-        rows.append((name, "cnnlib", recipe, 1, accs, statistics.median(secs)))
+        rows.append((name, "cnnlib", T.CNNLIB_RECIPE, 1, accs, statistics.median(secs)))
         print(f"  cnnlib {name}: {min(accs):.3f}-{max(accs):.3f}", file=sys.stderr)
-    for threads in (1, 2):
-        tf.config.threading.set_intra_op_parallelism_threads(threads) if threads == 1 else None
-        for name, build in (("CNN 32/64, dense 128, dropout", _keras_cnn), ("dense 256/128, dropout", _keras_dense)):
-            accs, secs = [], []
-            for seed in range(seeds):
-                tf.keras.utils.set_random_seed(seed)
-                model = build()
-                start = time.perf_counter()
-                accs.append(T.train_and_measure(model, T.KERAS_RECIPE, "keras", seed=seed, threads=threads))
-                secs.append(time.perf_counter() - start)
-            rows.append((name, "keras", T.KERAS_RECIPE, threads, accs, statistics.median(secs)))
-            print(f"  keras {name}, {threads} thread(s): {min(accs):.3f}-{max(accs):.3f}", file=sys.stderr)
+    for threads in (1, 2):       # a fresh process each: TensorFlow's threads are fixed at its first op
+        run = subprocess.run([sys.executable, __file__, "--keras", str(seeds), str(threads)],
+                             capture_output=True, text=True, check=True)
+        rows += [tuple(row) for row in json.loads(run.stdout.strip().splitlines()[-1])]
     return rows
 
 
@@ -114,6 +127,11 @@ def write_results(rows, seeds):
 
 
 def main():
+    if sys.argv[1:2] == ["--keras"]:
+        import json
+
+        print(json.dumps(_study_keras(int(sys.argv[2]), int(sys.argv[3]))))
+        return
     seeds = int(sys.argv[1]) if len(sys.argv) > 1 else SEEDS
     write_results(study(seeds), seeds)
 
