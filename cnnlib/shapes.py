@@ -226,11 +226,14 @@ def _transpose_geometry(n, k, padding, stride, dilation, output_padding):
         out = n * stride if extra is None else (n - 1) * stride + ke % 2 + extra
         # TensorFlow's SAME gives ceil(out / stride) outputs: the forward conv must map out back to n.
         if out < 1 or -(-out // stride) != n:
+            lowest = 1 - ke % 2
+            fix = (f"use output_padding between {lowest} and {stride - 1}, or None" if lowest <= stride - 1
+                   else "with this stride and an even kernel only output_padding=None works")
             raise ValueError(
                 f"padding='same' with output_padding={extra} gives output size (n-1)*S + K_eff % 2 + "
                 f"output_padding = {(n - 1) * stride} + {ke % 2} + {extra} = {out}, and a 'same' "
                 f"convolution of {out} pixels with stride {stride} gives {-(-out // stride)} outputs, "
-                f"not {n}: use output_padding between {1 - ke % 2} and {stride - 1}, or None")
+                f"not {n}: {fix}")
         before, after = padding_amounts(out, k, "same", stride, dilation)
     else:
         before, after = padding_amounts(n, k, padding, stride, dilation)
