@@ -24,7 +24,7 @@ parameter count.
 
 import numpy as np
 
-from .layers import BatchNormalization, Conv2D, Layer, ReLU
+from .layers import BatchNormalization, Conv2D, Layer, ReLU, unique_names
 
 __all__ = ["ResidualBlock", "resnet_block"]
 
@@ -59,12 +59,7 @@ class ResidualBlock(Layer):
             for i, layer in enumerate(layers):
                 if not isinstance(layer, Layer):
                     raise TypeError(f"{where}[{i}] must be a cnnlib.layers.Layer, got {type(layer).__name__}")
-        seen = {}
-        for layer in self.sublayers():   # Keras's convention inside the block: conv2d, conv2d_1, ...
-            base = layer.name
-            seen[base] = seen.get(base, -1) + 1
-            if seen[base]:
-                layer.name = f"{base}_{seen[base]}"
+        unique_names(self.sublayers())   # Keras's convention inside the block: conv2d, conv2d_1, ...
 
     def sublayers(self):
         """Every layer of the block: the branch's, then the shortcut's."""

@@ -37,7 +37,7 @@ from . import backprop, conv_variants, conv_variants_backprop, ops, shapes
 
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "ReLU", "Flatten", "Dense", "Dropout",
            "BatchNormalization", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "DepthwiseConv2D",
-           "SeparableConv2D", "Conv2DTranspose", "INITIALIZERS", "initialize", "kernel_fans"]
+           "SeparableConv2D", "Conv2DTranspose", "INITIALIZERS", "initialize", "kernel_fans", "unique_names"]
 
 
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros")
@@ -105,6 +105,21 @@ def _initializer_name(name):
 
 def _positive_int(name, value):
     return shapes._check_int(name, value, 1)
+
+
+def unique_names(layers):
+    """Rename layers in place so that no two share a name, Keras's way: conv2d, conv2d_1, conv2d_2, ...
+
+    A name already taken gets the first free ``_<k>`` suffix, so a layer that is
+    already called ``conv2d_1`` keeps that name and a later ``conv2d`` skips it.
+    """
+    taken = set()
+    for layer in layers:
+        base, k = layer.name, 0
+        while layer.name in taken:
+            k += 1
+            layer.name = f"{base}_{k}"
+        taken.add(layer.name)
 
 
 class Layer:

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from . import backprop, ops, shapes
-from .layers import Layer
+from .layers import Layer, unique_names
 from .optim import Adam
 
 __all__ = ["Sequential", "History"]
@@ -80,14 +80,7 @@ class Sequential:
 
     def _unique_names(self):
         """Keras's convention: conv2d, conv2d_1, conv2d_2, ..."""
-        seen = {}
-        for layer in self.layers:
-            base = layer.name
-            if base in seen:
-                seen[base] += 1
-                layer.name = f"{base}_{seen[base]}"
-            else:
-                seen[base] = 0
+        unique_names(self.layers)
 
     @property
     def built(self):
