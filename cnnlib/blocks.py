@@ -16,6 +16,8 @@ deep residual networks still train.
     ResidualBlock(branch, shortcut=None)   any branch and shortcut, as lists of layers
     resnet_block(filters, strides=1, ...)  ResNet's basic block: two 3x3 convs with batch
                                            normalization, and a projection when needed
+    residual_block(x, w1, b1, w2, b2, ...) a small block of 1x1 convolutions as a pure function
+    residual_block_backward(dout, x, ...)  of its weights, forward and backward (Assignment 5's)
 
 :func:`cnnlib.keras_bridge.to_keras` turns a block into a nested Keras model
 (its layers and an ``Add``), so ``summary()`` shows it as one row with Keras's
@@ -26,7 +28,7 @@ import numpy as np
 
 from .layers import BatchNormalization, Conv2D, Layer, ReLU, unique_names
 
-__all__ = ["ResidualBlock", "resnet_block"]
+__all__ = ["ResidualBlock", "resnet_block", "residual_block", "residual_block_backward"]
 
 
 class ResidualBlock(Layer):
@@ -166,3 +168,61 @@ def resnet_block(filters, strides=1, projection=None, momentum=0.99, name=None):
     branch = [conv(3, strides), BatchNormalization(momentum), ReLU(), conv(3, 1), BatchNormalization(momentum)]
     shortcut = [conv(1, strides), BatchNormalization(momentum)] if project else None
     return ResidualBlock(branch, shortcut, name=name)
+
+
+def _one_by_one_block(x, w1, b1, w2, b2, w_proj, stride):
+    """A :class:`ResidualBlock` of 1x1 convolutions holding these weights, built for x, and its final ReLU."""
+    x = np.asarray(x, dtype=np.float64)
+    conv1 = Conv2D(np.shape(w1)[3], 1, strides=stride, dtype="float64")
+    conv2 = Conv2D(np.shape(w2)[3], 1, dtype="float64")
+    projection = None if w_proj is None else Conv2D(np.shape(w_proj)[3], 1, strides=stride, use_bias=False,
+                                                    dtype="float64")
+    block = ResidualBlock([conv1, ReLU(), conv2], None if projection is None else [projection])
+    block.build(x.shape[1:], dtype="float64")
+    for layer, key, value in ((conv1, "kernel", w1), (conv1, "bias", b1), (conv2, "kernel", w2), (conv2, "bias", b2),
+                              (projection, "kernel", w_proj)):
+        if layer is not None:
+            if np.shape(value) != layer.params[key].shape:
+                raise ValueError(f"{'w_proj' if layer is projection else key} has shape {np.shape(value)}, "
+                                 f"expected {layer.params[key].shape} for x of shape {x.shape}")
+            layer.params[key][...] = value
+    return x, block, ReLU(), (conv1, conv2, projection)
+
+
+def residual_block(x, w1, b1, w2, b2, w_proj=None, stride=1):
+    """A residual block of 1x1 convolutions, as a function of its weights: ``relu(F(x) + shortcut(x))``.
+
+    ``F(x) = conv1x1(relu(conv1x1(x, w1, stride) + b1), w2) + b2``; the shortcut is x
+    itself, or ``conv1x1(x, w_proj, stride)`` (a projection, no bias). A 1x1
+    convolution is a dense layer applied to every pixel (``x @ w[0, 0]``). Computed
+    by a :class:`ResidualBlock` and a ReLU, in float64.
+
+    Arguments:
+        x: (N, H, W, C).
+        w1, b1: (1, 1, C, M) and (M,); w2, b2: (1, 1, M, F) and (F,).
+        w_proj: None (then F == C and stride == 1), or (1, 1, C, F).
+        stride: of the first convolution and the projection.
+
+    Returns:
+        (N, ceil(H / stride), ceil(W / stride), F).
+
+    Raises:
+        ValueError: shapes that do not fit together, or an identity shortcut
+            that cannot be added (other channels or a stride).
+    """
+    x, block, relu, _ = _one_by_one_block(x, w1, b1, w2, b2, w_proj, stride)
+    return relu.forward(block.forward(x))
+
+
+def residual_block_backward(dout, x, w1, b1, w2, b2, w_proj=None, stride=1):
+    """Gradients of :func:`residual_block`: ``(dx, dw1, db1, dw2, db2, dw_proj)``.
+
+    The shapes of x, w1, b1, w2, b2 and w_proj; ``dw_proj`` is None when
+    ``w_proj`` is None. dx adds the gradients through the branch and through
+    the shortcut.
+    """
+    x, block, relu, (conv1, conv2, projection) = _one_by_one_block(x, w1, b1, w2, b2, w_proj, stride)
+    relu.forward(block.forward(x))
+    dx = block.backward(relu.backward(dout))
+    return (dx, conv1.grads["kernel"], conv1.grads["bias"], conv2.grads["kernel"], conv2.grads["bias"],
+            None if projection is None else projection.grads["kernel"])
