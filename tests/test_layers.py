@@ -6,7 +6,6 @@ import pytest
 
 from cnnlib import conv_variants, ops
 from cnnlib import layers as L
-from cnnlib.blocks import ResidualBlock, resnet_block
 from cnnlib.gradcheck import gradient_check
 
 
@@ -47,10 +46,6 @@ def layer_gradient_check(layer, x, training=False):
     (L.Conv2DTranspose(3, (3, 2), strides=2, padding="same", output_padding=1, dtype="float64", seed=0),
      (2, 3, 4, 2)),
     (L.Conv2DTranspose(2, 3, padding="valid", use_bias=False, dtype="float64", seed=0), (1, 2, 3, 3)),
-    (ResidualBlock([L.Conv2D(3, 3, padding="same", dtype="float64", seed=0), L.ReLU(),
-                    L.Conv2D(3, 1, dtype="float64", seed=1)]), (2, 5, 4, 3)),
-    (ResidualBlock([L.Conv2D(4, 3, strides=2, padding="same", dtype="float64", seed=0)],
-                   [L.Conv2D(4, 1, strides=2, use_bias=False, dtype="float64", seed=1)]), (2, 5, 6, 2)),
 ], ids=lambda v: repr(v)[:60] if isinstance(v, L.Layer) else None)
 def test_layer_backward_passes_gradient_check(layer, shape):
     x = np.random.default_rng(0).standard_normal(shape)
@@ -71,14 +66,6 @@ def test_batch_normalization_layer_passes_gradient_check(training):
     assert result.passed(1e-5), str(result)
 
 
-def test_resnet_block_passes_gradient_check_in_training_mode():
-    block = resnet_block(4, strides=2)
-    block.build((6, 5, 2), dtype="float64")
-    x = np.random.default_rng(2).standard_normal((3, 6, 5, 2))
-    result = layer_gradient_check(block, x, training=True)
-    assert result.passed(1e-5), str(result)
-
-
 def test_new_layers_forward_is_their_op():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 6, 5, 3))
@@ -93,8 +80,6 @@ def test_new_layers_forward_is_their_op():
                                                                         2, "same"))
     np.testing.assert_array_equal(L.GlobalAveragePooling2D()(x), x.mean(axis=(1, 2)))
     np.testing.assert_array_equal(L.GlobalMaxPooling2D(keepdims=True)(x), x.max(axis=(1, 2), keepdims=True))
-    block = ResidualBlock([L.ReLU()])
-    np.testing.assert_array_equal(block(x), x + np.maximum(x, 0))
 
 
 def test_batch_normalization_uses_and_updates_its_statistics():
@@ -141,14 +126,6 @@ def test_new_layers_have_keras_weight_names_and_shapes(tf):
         assert out == tuple(y.shape[1:]), type(ours).__name__
         assert [(name, a.shape) for name, a in ours.weights()] == [(v.name, tuple(v.shape)) for v in theirs.weights]
         assert ours.count_params() == theirs.count_params()
-
-
-def test_residual_block_shapes_must_match():
-    with pytest.raises(ValueError, match=r"the branch gives \(3, 3, 4\) but the identity shortcut gives \(6, 6, 2\)"
-                                         r".*1x1 Conv2D on the shortcut"):
-        ResidualBlock([L.Conv2D(4, 3, strides=2, padding="same")]).build((6, 6, 2))
-    assert resnet_block(8).shortcut is None and len(resnet_block(8, strides=2).shortcut) == 2
-    assert len(resnet_block(8, projection=True).shortcut) == 2
 
 
 def test_layer_forward_is_the_op():
@@ -245,8 +222,6 @@ def test_lazy_build_from_the_first_input():
     (lambda: L.Conv2DTranspose(2, 3, strides=2, output_padding=2).build((4, 4, 1)), ValueError,
      "output_padding must be smaller than the stride"),
     (lambda: L.GlobalAveragePooling2D().build((4, 4)), ValueError, r"needs inputs of shape \(H, W, C\)"),
-    (lambda: ResidualBlock([]), ValueError, "branch must hold at least one layer"),
-    (lambda: ResidualBlock([L.ReLU(), "relu"]), TypeError, r"branch\[1\] must be a cnnlib.layers.Layer"),
 ])
 def test_bad_arguments_get_clear_errors(call, error, message):
     with pytest.raises(error, match=message):
