@@ -19,6 +19,7 @@ Modules, each with one job:
     cnnlib.keras_bridge  to_keras(model): the same network in tf.keras (imports TensorFlow)
     cnnlib.viz           plots and maps of what a CNN sees (imports matplotlib)
     cnnlib.widgets       interactive explorers for notebooks (imports ipywidgets)
+    cnnlib.transposed_sizes  the transposed convolution's sizes explained, for the widgets
 
 TensorFlow, ipywidgets and matplotlib are never imported here; import
 ``cnnlib.keras_bridge``, ``cnnlib.viz`` or ``cnnlib.widgets`` when you need them.
