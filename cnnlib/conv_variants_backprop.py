@@ -19,21 +19,15 @@ the inputs. The argument checks are the forward ops' own.
 import numpy as np
 
 from . import backprop
+from .backprop import _check_dout
 from .conv_variants import _tap_view, depthwise_conv2d, depthwise_geometry, transpose_geometry
-from .ops import _as_real_array, conv2d, zero_pad
+from .ops import conv2d, zero_pad
 
 __all__ = [
     "depthwise_conv2d_backward",
     "separable_conv2d_backward",
     "conv2d_transpose_backward",
 ]
-
-
-def _check_dout(dout, shape, op):
-    dout = _as_real_array("dout", dout)
-    if dout.shape != tuple(shape):
-        raise ValueError(f"dout must have the shape of {op}'s output, {tuple(shape)}, got {dout.shape}")
-    return dout
 
 
 # ---------------------------------------------------------------------------

@@ -230,7 +230,51 @@ def _conv_output_hw(layer, input_shape):
                           ("kernel_size[0]", "kernel_size[1]"))
 
 
-class Conv2D(Layer):
+class _Convolution(Layer):
+    """What the convolution layers share: the geometry arguments, the weights by name, forward and backward.
+
+    A subclass names its op and backward op (``forward_op(x, *kernels, bias, *geometry)`` and
+    ``backward_op(dout, x, *kernels, *geometry) -> (dx, *dkernels, dbias)``), its kernels' names in
+    ``kernel_names``, and creates them in ``_create_weights``.
+    """
+
+    kernel_names = ("kernel",)
+
+    def __init__(self, default_name, kernel_size, strides, padding, dilation_rate, use_bias, seed, name, dtype):
+        super().__init__(name or default_name, seed, dtype)
+        self.kernel_size = ops._pair("kernel_size", kernel_size)
+        self.strides = ops._pair("strides", strides)
+        self.dilation_rate = ops._pair("dilation_rate", dilation_rate)
+        self.padding = _conv_padding(padding)
+        self.use_bias = bool(use_bias)
+
+    def _geometry(self):
+        return self.strides, self.padding, self.dilation_rate
+
+    def _bias(self, size):
+        if self.use_bias:
+            self.params["bias"] = np.zeros(size, dtype=self.dtype)
+
+    def forward(self, x, training=False):
+        x = self._remember(x)        # builds the weights on first use
+        kernels = [self.params[key] for key in self.kernel_names]
+        return self.forward_op(x, *kernels, self.params.get("bias"), *self._geometry())
+
+    def backward(self, dout, input_grad=True):
+        kernels = [self.params[key] for key in self.kernel_names]
+        dx, *dkernels, db = self.backward_op(dout, self._saved_input(), *kernels, *self._geometry())
+        self.grads.update(zip(self.kernel_names, dkernels))
+        if self.use_bias:
+            self.grads["bias"] = db
+        return dx
+
+    def _config(self):
+        return (f"{getattr(self, 'filters', '')}{', ' if hasattr(self, 'filters') else ''}"
+                f"kernel_size={self.kernel_size}, strides={self.strides}, padding={self.padding!r}" +
+                (f", dilation_rate={self.dilation_rate}" if self.dilation_rate != (1, 1) else ""))
+
+
+class Conv2D(_Convolution):
     """2-D convolution: :func:`cnnlib.ops.conv2d` with a kernel (KH, KW, C_in, filters) and a bias.
 
     Arguments:
@@ -245,15 +289,12 @@ class Conv2D(Layer):
     Input (N, H, W, C_in), output (N, OH, OW, filters).
     """
 
+    forward_op, backward_op = staticmethod(ops.conv2d), staticmethod(backprop.conv2d_backward)
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  use_bias=True, kernel_initializer="glorot_uniform", seed=None, name=None, dtype=None):
-        super().__init__(name or "conv2d", seed, dtype)
+        super().__init__("conv2d", kernel_size, strides, padding, dilation_rate, use_bias, seed, name, dtype)
         self.filters = _positive_int("filters", filters)
-        self.kernel_size = ops._pair("kernel_size", kernel_size)
-        self.strides = ops._pair("strides", strides)
-        self.dilation_rate = ops._pair("dilation_rate", dilation_rate)
-        self.padding = _conv_padding(padding)
-        self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializer_name(kernel_initializer)
 
     def compute_output_shape(self, input_shape):
@@ -261,34 +302,18 @@ class Conv2D(Layer):
         return (oh, ow, self.filters)
 
     def _create_weights(self, input_shape, rng):
-        kh, kw = self.kernel_size
-        c_in = input_shape[2]
-        shape = (kh, kw, c_in, self.filters)
+        shape = (*self.kernel_size, input_shape[2], self.filters)
         self.params["kernel"] = initialize(self.kernel_initializer, shape, *kernel_fans(shape), rng, self.dtype)
-        if self.use_bias:
-            self.params["bias"] = np.zeros(self.filters, dtype=self.dtype)
-
-    def forward(self, x, training=False):
-        x = self._remember(x)
-        return ops.conv2d(x, self.params["kernel"], self.params.get("bias"),
-                          self.strides, self.padding, self.dilation_rate)
+        self._bias(self.filters)
 
     def backward(self, dout, input_grad=True):
-        args = (dout, self._saved_input(), self.params["kernel"], self.strides, self.padding,
-                self.dilation_rate)
         if input_grad:
-            dx, dw, db = backprop.conv2d_backward(*args)
-        else:
-            dx, (dw, db) = None, backprop.conv2d_weight_grad(*args)
+            return super().backward(dout)
+        dw, db = backprop.conv2d_weight_grad(dout, self._saved_input(), self.params["kernel"], *self._geometry())
         self.grads["kernel"] = dw
         if self.use_bias:
             self.grads["bias"] = db
-        return dx
-
-    def _config(self):
-        return (f"{self.filters}, kernel_size={self.kernel_size}, strides={self.strides}, "
-                f"padding={self.padding!r}" +
-                (f", dilation_rate={self.dilation_rate}" if self.dilation_rate != (1, 1) else ""))
+        return None
 
 
 class _Pool2D(Layer):
@@ -524,7 +549,7 @@ class GlobalMaxPooling2D(_GlobalPool2D):
         super().__init__(keepdims, name or "global_max_pooling2d")
 
 
-class DepthwiseConv2D(Layer):
+class DepthwiseConv2D(_Convolution):
     """Depthwise convolution: :func:`cnnlib.conv_variants.depthwise_conv2d`, each channel filtered alone.
 
     Arguments:
@@ -537,15 +562,14 @@ class DepthwiseConv2D(Layer):
     output (N, OH, OW, C*M).
     """
 
+    forward_op = staticmethod(conv_variants.depthwise_conv2d)
+    backward_op = staticmethod(conv_variants_backprop.depthwise_conv2d_backward)
+
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, dilation_rate=1,
                  use_bias=True, depthwise_initializer="glorot_uniform", seed=None, name=None, dtype=None):
-        super().__init__(name or "depthwise_conv2d", seed, dtype)
-        self.kernel_size = ops._pair("kernel_size", kernel_size)
-        self.strides = ops._pair("strides", strides)
-        self.dilation_rate = ops._pair("dilation_rate", dilation_rate)
-        self.padding = _conv_padding(padding)
+        super().__init__("depthwise_conv2d", kernel_size, strides, padding, dilation_rate, use_bias, seed, name,
+                         dtype)
         self.depth_multiplier = _positive_int("depth_multiplier", depth_multiplier)
-        self.use_bias = bool(use_bias)
         self.depthwise_initializer = _initializer_name(depthwise_initializer)
 
     def compute_output_shape(self, input_shape):
@@ -555,28 +579,13 @@ class DepthwiseConv2D(Layer):
     def _create_weights(self, input_shape, rng):
         shape = (*self.kernel_size, input_shape[2], self.depth_multiplier)
         self.params["kernel"] = initialize(self.depthwise_initializer, shape, *kernel_fans(shape), rng, self.dtype)
-        if self.use_bias:
-            self.params["bias"] = np.zeros(input_shape[2] * self.depth_multiplier, dtype=self.dtype)
-
-    def forward(self, x, training=False):
-        return conv_variants.depthwise_conv2d(self._remember(x), self.params["kernel"],
-                                              self.params.get("bias"), self.strides, self.padding,
-                                              self.dilation_rate)
-
-    def backward(self, dout, input_grad=True):
-        dx, dw, db = conv_variants_backprop.depthwise_conv2d_backward(
-            dout, self._saved_input(), self.params["kernel"], self.strides, self.padding, self.dilation_rate)
-        self.grads["kernel"] = dw
-        if self.use_bias:
-            self.grads["bias"] = db
-        return dx
+        self._bias(input_shape[2] * self.depth_multiplier)
 
     def _config(self):
-        return (f"kernel_size={self.kernel_size}, strides={self.strides}, padding={self.padding!r}, "
-                f"depth_multiplier={self.depth_multiplier}")
+        return f"{super()._config()}, depth_multiplier={self.depth_multiplier}"
 
 
-class SeparableConv2D(Layer):
+class SeparableConv2D(_Convolution):
     """Depthwise separable convolution: :func:`cnnlib.conv_variants.separable_conv2d`.
 
     A depthwise convolution (no bias) followed by a 1x1 convolution to
@@ -593,17 +602,17 @@ class SeparableConv2D(Layer):
     Conv2D needs KH*KW*C*F + F. Input (N, H, W, C), output (N, OH, OW, F).
     """
 
+    kernel_names = ("depthwise_kernel", "pointwise_kernel")
+    forward_op = staticmethod(conv_variants.separable_conv2d)
+    backward_op = staticmethod(conv_variants_backprop.separable_conv2d_backward)
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", depth_multiplier=1, dilation_rate=1,
                  use_bias=True, depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
                  seed=None, name=None, dtype=None):
-        super().__init__(name or "separable_conv2d", seed, dtype)
+        super().__init__("separable_conv2d", kernel_size, strides, padding, dilation_rate, use_bias, seed, name,
+                         dtype)
         self.filters = _positive_int("filters", filters)
-        self.kernel_size = ops._pair("kernel_size", kernel_size)
-        self.strides = ops._pair("strides", strides)
-        self.dilation_rate = ops._pair("dilation_rate", dilation_rate)
-        self.padding = _conv_padding(padding)
         self.depth_multiplier = _positive_int("depth_multiplier", depth_multiplier)
-        self.use_bias = bool(use_bias)
         self.depthwise_initializer = _initializer_name(depthwise_initializer)
         self.pointwise_initializer = _initializer_name(pointwise_initializer)
 
@@ -614,33 +623,16 @@ class SeparableConv2D(Layer):
     def _create_weights(self, input_shape, rng):
         depth = (*self.kernel_size, input_shape[2], self.depth_multiplier)
         point = (1, 1, input_shape[2] * self.depth_multiplier, self.filters)
-        self.params["depthwise_kernel"] = initialize(self.depthwise_initializer, depth, *kernel_fans(depth), rng,
-                                                     self.dtype)
-        self.params["pointwise_kernel"] = initialize(self.pointwise_initializer, point, *kernel_fans(point), rng,
-                                                     self.dtype)
-        if self.use_bias:
-            self.params["bias"] = np.zeros(self.filters, dtype=self.dtype)
-
-    def forward(self, x, training=False):
-        return conv_variants.separable_conv2d(self._remember(x), self.params["depthwise_kernel"],
-                                              self.params["pointwise_kernel"], self.params.get("bias"),
-                                              self.strides, self.padding, self.dilation_rate)
-
-    def backward(self, dout, input_grad=True):
-        dx, ddepth, dpoint, db = conv_variants_backprop.separable_conv2d_backward(
-            dout, self._saved_input(), self.params["depthwise_kernel"], self.params["pointwise_kernel"],
-            self.strides, self.padding, self.dilation_rate)
-        self.grads["depthwise_kernel"], self.grads["pointwise_kernel"] = ddepth, dpoint
-        if self.use_bias:
-            self.grads["bias"] = db
-        return dx
+        for key, init, shape in (("depthwise_kernel", self.depthwise_initializer, depth),
+                                 ("pointwise_kernel", self.pointwise_initializer, point)):
+            self.params[key] = initialize(init, shape, *kernel_fans(shape), rng, self.dtype)
+        self._bias(self.filters)
 
     def _config(self):
-        return (f"{self.filters}, kernel_size={self.kernel_size}, strides={self.strides}, "
-                f"padding={self.padding!r}, depth_multiplier={self.depth_multiplier}")
+        return f"{super()._config()}, depth_multiplier={self.depth_multiplier}"
 
 
-class Conv2DTranspose(Layer):
+class Conv2DTranspose(_Convolution):
     """Transposed convolution: :func:`cnnlib.conv_variants.conv2d_transpose`; a small input grows.
 
     Arguments:
@@ -657,49 +649,32 @@ class Conv2DTranspose(Layer):
     no output padding OH = H * strides[0].
     """
 
+    forward_op = staticmethod(conv_variants.conv2d_transpose)
+    backward_op = staticmethod(conv_variants_backprop.conv2d_transpose_backward)
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, dilation_rate=1,
                  use_bias=True, kernel_initializer="glorot_uniform", seed=None, name=None, dtype=None):
-        super().__init__(name or "conv2d_transpose", seed, dtype)
+        super().__init__("conv2d_transpose", kernel_size, strides, padding, dilation_rate, use_bias, seed, name,
+                         dtype)
         self.filters = _positive_int("filters", filters)
-        self.kernel_size = ops._pair("kernel_size", kernel_size)
-        self.strides = ops._pair("strides", strides)
-        self.dilation_rate = ops._pair("dilation_rate", dilation_rate)
-        self.padding = _conv_padding(padding)
         self.output_padding = None if output_padding is None else ops._pair("output_padding", output_padding, 0)
-        self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializer_name(kernel_initializer)
+
+    def _geometry(self):
+        return self.strides, self.padding, self.output_padding, self.dilation_rate
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"{self.name} needs inputs of shape (H, W, C), got {input_shape}")
         probe = np.empty((1, *input_shape[:2], 1), dtype=np.float32)   # shapes only
         kernel = np.empty((*self.kernel_size, 1, 1), dtype=np.float32)
-        *_, (oh, ow) = conv_variants.transpose_geometry(probe, kernel, None, self.strides, self.padding,
-                                                        self.output_padding, self.dilation_rate)
+        *_, (oh, ow) = conv_variants.transpose_geometry(probe, kernel, None, *self._geometry())
         return (oh, ow, self.filters)
 
     def _create_weights(self, input_shape, rng):
         shape = (*self.kernel_size, self.filters, input_shape[2])
         self.params["kernel"] = initialize(self.kernel_initializer, shape, *kernel_fans(shape), rng, self.dtype)
-        if self.use_bias:
-            self.params["bias"] = np.zeros(self.filters, dtype=self.dtype)
-
-    def _args(self):
-        return self.strides, self.padding, self.output_padding, self.dilation_rate
-
-    def forward(self, x, training=False):
-        return conv_variants.conv2d_transpose(self._remember(x), self.params["kernel"], self.params.get("bias"),
-                                              *self._args())
-
-    def backward(self, dout, input_grad=True):
-        dx, dw, db = conv_variants_backprop.conv2d_transpose_backward(
-            dout, self._saved_input(), self.params["kernel"], *self._args())
-        self.grads["kernel"] = dw
-        if self.use_bias:
-            self.grads["bias"] = db
-        return dx
+        self._bias(self.filters)
 
     def _config(self):
-        return (f"{self.filters}, kernel_size={self.kernel_size}, strides={self.strides}, "
-                f"padding={self.padding!r}" +
-                (f", output_padding={self.output_padding}" if self.output_padding is not None else ""))
+        return super()._config() + (f", output_padding={self.output_padding}" if self.output_padding else "")

@@ -15,13 +15,14 @@ cropped off the ends, and the output padding ``a`` adds pixels at the end.
     conv_transpose_axis_layout     where the stamps land, what is cropped, what is added
     explain_conv_transpose_size    the output size and a sentence (never raises)
     conv_transpose_size_formula    the formula with the numbers substituted
-    transpose_layer_summary        a whole Conv2DTranspose layer: shapes and parameters
+
+A whole Conv2DTranspose layer's shapes and parameters: :func:`cnnlib.widgets.layer_summary`
+with ``transposed=True``.
 """
 
 from . import shapes
 
-__all__ = ["conv_transpose_axis_layout", "explain_conv_transpose_size", "conv_transpose_size_formula",
-           "transpose_layer_summary"]
+__all__ = ["conv_transpose_axis_layout", "explain_conv_transpose_size", "conv_transpose_size_formula"]
 
 
 def conv_transpose_axis_layout(n, k, padding=0, stride=1, dilation=1, output_padding=None):
@@ -112,28 +113,3 @@ def conv_transpose_size_formula(n, k, padding=0, stride=1, dilation=1, output_pa
     except (TypeError, ValueError) as err:
         return f"{general}: impossible here ({err})"
     return (f"{general} = ({n} − 1)·{stride} + {dilation}·({k}−1) + 1 − {before} − {after} + {extra} = {out}")
-
-
-def transpose_layer_summary(h, w, c_in, filters, k, padding=0, stride=1, dilation=1, output_padding=None):
-    """A whole Conv2DTranspose layer: input H×W×C, ``filters`` kernels, output and parameters.
-
-    Returns:
-        ``(out_shape, params, message)`` as :func:`cnnlib.widgets.layer_summary`
-        does: out_shape ``(OH, OW, filters)`` or None when impossible, params
-        ``k*k*filters*c_in + filters`` (a transposed kernel is (K, K, filters, C_in)),
-        and a one-line description. Never raises.
-    """
-    try:
-        params = shapes.conv_param_count(k, k, c_in, filters)
-    except (TypeError, ValueError) as err:
-        return None, None, f"Invalid setting: {err}."
-    sizes = []
-    for axis, size in (("height", h), ("width", w)):
-        out, why = explain_conv_transpose_size(size, k, padding, stride, dilation, output_padding)
-        if out is None:
-            return None, params, f"Along the {axis}: {why}"
-        sizes.append(out)
-    out = (sizes[0], sizes[1], filters)
-    return out, params, (f"Input {h}×{w}×{c_in} → {filters} transposed kernels of {k}×{k} (kernel shape "
-                         f"{k}×{k}×{filters}×{c_in}) → output {out[0]}×{out[1]}×{filters}. Parameters: "
-                         f"{k}·{k}·{filters}·{c_in} weights + {filters} biases = {params:,}.")

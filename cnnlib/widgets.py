@@ -37,8 +37,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import ops, shapes
-from .transposed_sizes import (conv_transpose_axis_layout, conv_transpose_size_formula, explain_conv_transpose_size,
-                               transpose_layer_summary)
+from .transposed_sizes import conv_transpose_axis_layout, conv_transpose_size_formula, explain_conv_transpose_size
 
 __all__ = [
     "LECTURE_IMAGE",
@@ -52,7 +51,6 @@ __all__ = [
     "conv_transpose_axis_layout",
     "explain_conv_transpose_size",
     "conv_transpose_size_formula",
-    "transpose_layer_summary",
     "conv_steps",
     "apply_kernel",
     "pool_windows",
@@ -217,7 +215,7 @@ def conv_size_formula(n, k, padding=0, stride=1, dilation=1):
         return f"{line}: the numerator is negative, the kernel does not fit, no output"
 
 
-def layer_summary(h, w, c_in, filters, k, padding=0, stride=1, dilation=1):
+def layer_summary(h, w, c_in, filters, k, padding=0, stride=1, dilation=1, transposed=False, output_padding=None):
     """A whole conv layer: input H×W×C, ``filters`` kernels of k×k×C, output and parameters.
 
     Arguments:
@@ -225,12 +223,15 @@ def layer_summary(h, w, c_in, filters, k, padding=0, stride=1, dilation=1):
         filters: number of kernels (output channels).
         k, padding, stride, dilation: as in :func:`cnnlib.shapes.conv_output_size`,
             the same along both axes.
+        transposed: a transposed convolution instead (Keras's Conv2DTranspose:
+            kernels (k, k, filters, C), sizes from
+            :func:`cnnlib.shapes.conv_transpose_output_size`), with ``output_padding``.
 
     Returns:
         ``(out_shape, params, message)``: out_shape is ``(OH, OW, filters)``
         (None when the kernel does not fit along an axis or an argument is
         invalid), params the count from :func:`cnnlib.shapes.conv_param_count`
-        (None when invalid), and a one-line description. Never raises.
+        (None when invalid; the same for both kinds), and a one-line description. Never raises.
     """
     try:
         params = shapes.conv_param_count(k, k, c_in, filters)
@@ -238,14 +239,16 @@ def layer_summary(h, w, c_in, filters, k, padding=0, stride=1, dilation=1):
         return None, None, f"Invalid setting: {err}."
     sizes = []
     for axis, n in (("height", h), ("width", w)):
-        size, why = explain_conv_size(n, k, padding, stride, dilation)
+        size, why = (explain_conv_transpose_size(n, k, padding, stride, dilation, output_padding) if transposed
+                     else explain_conv_size(n, k, padding, stride, dilation))
         if size is None:
             return None, params, f"Along the {axis}: {why}"
         sizes.append(size)
     out = (sizes[0], sizes[1], filters)
-    return out, params, (f"Input {h}×{w}×{c_in} → {filters} filters of {k}×{k}×{c_in} → output "
-                         f"{out[0]}×{out[1]}×{filters}. Parameters: {k}·{k}·{c_in}·{filters} weights "
-                         f"+ {filters} biases = {params:,}.")
+    kernels = (f"{filters} transposed kernels of {k}×{k}×{filters} (each input channel has one)" if transposed
+               else f"{filters} filters of {k}×{k}×{c_in}")
+    return out, params, (f"Input {h}×{w}×{c_in} → {kernels} → output {out[0]}×{out[1]}×{filters}. "
+                         f"Parameters: {k}·{k}·{c_in}·{filters} weights + {filters} biases = {params:,}.")
 
 
 # ---------------------------------------------------------------------------
@@ -651,8 +654,8 @@ class ConvSizeExplorer(_View):
         """The transposed mode: an input of W pixels grows; sizes from cnnlib.transposed_sizes."""
         self.output_size, self.message = explain_conv_transpose_size(n, k, pad, s, d, a)
         self.formula = conv_transpose_size_formula(n, k, pad, s, d, a)
-        self.layer_shape, self.layer_params, self.layer_text = transpose_layer_summary(
-            n, n, self.channels.value, self.filters.value, k, pad, s, d, a)
+        self.layer_shape, self.layer_params, self.layer_text = layer_summary(
+            n, n, self.channels.value, self.filters.value, k, pad, s, d, transposed=True, output_padding=a)
         self._show_texts()
         self._draw_transposed(n, k, pad, s, d, a)
 
@@ -707,8 +710,17 @@ class ConvSizeExplorer(_View):
         corners = np.array(lay["starts"])
         yy, xx = np.meshgrid(corners, corners, indexing="ij")
         self._corners.set_offsets(np.column_stack([xx.ravel(), yy.ravel()]))
-        for ax, img, lines, m, values in ((left, self._grid_img, self._lines[0], size, grid),
-                                          (right, self._out_img, self._lines[1], o, np.ones((o, o)))):
+        self._show_grids(grid, np.ones((o, o)))
+        left.set_title(f"padded input {size}×{size}: grey = padding, blue/orange = first/last kernel "
+                       f"position,\ndots = every position's corner, red = left over", fontsize=8)
+        right.set_title(f"output {o}×{o}", fontsize=9)
+        self.image.value = _png(self._fig)
+
+    def _show_grids(self, left_values, right_values):
+        """Show two square grids of cells, one per axes, each with its grid lines."""
+        for ax, img, lines, values in zip(self._axes, (self._grid_img, self._out_img), self._lines,
+                                          (left_values, right_values)):
+            m = len(values)
             img.set_data(values)
             img.set_extent((-0.5, m - 0.5, m - 0.5, -0.5))
             ax.set_xlim(-0.5, m - 0.5)
@@ -716,10 +728,6 @@ class ConvSizeExplorer(_View):
             edges = np.arange(m + 1) - 0.5
             lines.set_segments([[(e, -0.5), (e, m - 0.5)] for e in edges]
                                + [[(-0.5, e), (m - 0.5, e)] for e in edges])
-        left.set_title(f"padded input {size}×{size}: grey = padding, blue/orange = first/last kernel "
-                       f"position,\ndots = every position's corner, red = left over", fontsize=8)
-        right.set_title(f"output {o}×{o}", fontsize=9)
-        self.image.value = _png(self._fig)
 
     def _draw_transposed(self, n, k, pad, s, d, a):
         """Left: the input, its first and last pixel marked. Right: the stamped output (what the padding
@@ -753,15 +761,7 @@ class ConvSizeExplorer(_View):
         source[-1, -1], source[0, 0] = 4, 3
         self._out_img.set_cmap(self._cmaps["categories"])
         self._out_img.set_clim(-0.5, 4.5)
-        for ax, img, lines, m, values in ((left, self._grid_img, self._lines[0], n, source),
-                                          (right, self._out_img, self._lines[1], size, grid)):
-            img.set_data(values)
-            img.set_extent((-0.5, m - 0.5, m - 0.5, -0.5))
-            ax.set_xlim(-0.5, m - 0.5)
-            ax.set_ylim(m - 0.5, -0.5)
-            edges = np.arange(m + 1) - 0.5
-            lines.set_segments([[(e, -0.5), (e, m - 0.5)] for e in edges]
-                               + [[(-0.5, e), (m - 0.5, e)] for e in edges])
+        self._show_grids(source, grid)
         o = lay["output_size"]
         left.set_title(f"input {n}×{n}: each pixel stamps the kernel into the output,\n{s} apart; "
                        f"blue/orange = the first/last pixel and its stamp", fontsize=8)

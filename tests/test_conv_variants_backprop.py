@@ -6,16 +6,8 @@ import pytest
 from cnnlib import conv_variants as cv
 from cnnlib import conv_variants_backprop as cvb
 from cnnlib.gradcheck import gradient_check
+from test_backprop import tape_grads
 from test_conv_variants import DEPTHWISE_CASES, TOL, TRANSPOSE_CASES, case_rng, tf_padding
-
-
-def tape_grads(tf, forward, inputs, dout):
-    """Gradients of sum(forward(*inputs) * dout) with respect to every input, by TensorFlow."""
-    tensors = [tf.constant(a) for a in inputs]
-    with tf.GradientTape() as tape:
-        tape.watch(tensors)
-        loss = tf.reduce_sum(forward(*tensors) * dout)
-    return [g.numpy() for g in tape.gradient(loss, tensors)]
 
 
 def tf_depthwise_fn(tf, stride, padding, dilation, k_hw):

@@ -69,12 +69,14 @@ def test_explanations_by_hand():
 
 
 @pytest.mark.slow
-def test_transpose_layer_summary_matches_keras(tf):
+def test_transposed_layer_summary_matches_keras(tf):
+    from cnnlib.widgets import layer_summary
+
     for h, w, c, f, k, p, s, a in [(7, 7, 8, 4, 3, "same", 2, None), (5, 9, 3, 6, 4, "valid", 2, 1),
                                    (4, 4, 2, 1, 3, "same", 3, 2)]:
         layer = tf.keras.layers.Conv2DTranspose(f, k, strides=s, padding=p, output_padding=a)
         out = layer(tf.zeros((1, h, w, c)))
-        shape, params, text = T.transpose_layer_summary(h, w, c, f, k, p, s, 1, a)
+        shape, params, text = layer_summary(h, w, c, f, k, p, s, 1, transposed=True, output_padding=a)
         assert shape == tuple(out.shape[1:]) and params == layer.count_params()
-        assert f"{h}×{w}×{c}" in text and f"{params:,}" in text
-    assert T.transpose_layer_summary(3, 3, 1, 2, 3, 0, 2, 1, 2)[0] is None
+        assert f"{h}×{w}×{c}" in text and f"{params:,}" in text and "transposed kernels" in text
+    assert layer_summary(3, 3, 1, 2, 3, 0, 2, 1, transposed=True, output_padding=2)[0] is None
