@@ -148,7 +148,9 @@ class Sandbox:
                     "--file-bytes", str(limits.file_bytes), "--cpu-seconds", str(limits.cpu_seconds)]
         bwrap = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
                  "--die-with-parent", "--new-session", "--uid", "1000", "--gid", "1000",
-                 "--hostname", "sandbox", *_system_binds()]
+                 "--hostname", "sandbox", *_system_binds(),
+                 # /tmp first: the course's Python may live under it, and later binds land on top
+                 "--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
         for number, path in enumerate(readonly_paths()):
             source = path
             if os.geteuid() == 0:       # the sandbox's user may not reach it: root stages it first
@@ -157,8 +159,7 @@ class Sandbox:
             bwrap += ["--ro-bind", str(source), str(path)]
         if os.geteuid() == 0:
             launcher += ["--uid", str(self.uid)]
-        bwrap += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-                  "--size", str(limits.tmp_bytes), "--tmpfs", INSIDE_HOME, "--dir", INSIDE_WORK]
+        bwrap += ["--size", str(limits.tmp_bytes), "--tmpfs", INSIDE_HOME, "--dir", INSIDE_WORK]
         for path in sorted(self.data.rglob("*")):
             inside = f"{INSIDE_WORK}/{path.relative_to(self.data).as_posix()}"
             bwrap += ["--dir", inside] if path.is_dir() else ["--ro-bind", str(path), inside]
