@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "== creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@echo "== installing the course and its dependencies into $(VENV) (about a minute the first time)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,hub]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
