@@ -160,6 +160,7 @@ class Hub:
             self.proc = subprocess.Popen([str(self.env_dir / "bin" / "jupyterhub"), "-f", str(CONFIG)],
                                          cwd=self.room.dir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
+        (self.room.dir / "jupyterhub.pid").write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
@@ -183,8 +184,7 @@ class Hub:
                 self.proc.wait()
             except ProcessLookupError:
                 pass
-        _stop_pid_file(self.room.dir / "proxy.pid")
-        classroom.stop_processes(self.room.accounts)
+        stop_leftovers(self.room)
 
     def __enter__(self):
         return self.start()
@@ -193,15 +193,27 @@ class Hub:
         self.stop()
 
 
-def _stop_pid_file(path):
-    """SIGTERM the process named in ``path`` if it is still a configurable-http-proxy."""
+def _stop_pid_file(path, marker, grace=20):
+    """Stop the process group led by the pid in ``path``, if its command line still holds ``marker``."""
     try:
         pid = int(Path(path).read_text().strip())
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            if b"configurable-http-proxy" in handle.read():
-                os.kill(pid, signal.SIGTERM)
+            if marker not in handle.read():
+                return
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.2)
+        os.killpg(pid, signal.SIGKILL)
     except (OSError, ValueError):
         pass
+
+
+def stop_leftovers(room):
+    """Stop, by pid, whatever of ``room``'s hub still runs: the hub, its proxy, the users' processes."""
+    _stop_pid_file(room.dir / "jupyterhub.pid", b"jupyterhub_config.py")
+    _stop_pid_file(room.dir / "proxy.pid", b"configurable-http-proxy")
+    classroom.stop_processes(room.accounts)
 
 
 def up(directory, port, students, password=None):
@@ -214,6 +226,13 @@ def up(directory, port, students, password=None):
     names = sorted(p.name for p in (room.course_root / "solutions").iterdir() if p.is_dir())
     prepare_course(room, env_dir, generate=names, release=names)
     password = write_class(room, env_dir, port, password or os.environ.get("HUB_PASSWORD"))
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # Ctrl+C, a closed terminal or a kill all stop the hub the same way (even if started in background).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     with Hub(room, env_dir) as hub:
         print(f"\nJupyterHub: {hub.url}  (log: {hub.log_file})")
         print(f"  password for every account: {password}")
@@ -234,6 +253,7 @@ def clean(directory):
     """Remove the class recorded in ``directory`` (accounts, processes, folder)."""
     room = read_class(directory) or classroom.Classroom(directory)
     print(f"== removing the demo class in {room.dir}")
+    stop_leftovers(room)
     classroom.teardown(room)
     return 0
 
@@ -245,6 +265,7 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8000, help="the hub's port on 127.0.0.1 (default 8000)")
     parser.add_argument("--students", default="alice,bob,carol", help="student names, comma-separated")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
     if os.geteuid() != 0:
         parser.exit(1, "make hub creates and removes Unix accounts: run it as root (sudo make hub).\n")
     if args.action == "up":
