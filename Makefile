@@ -25,7 +25,7 @@ help:
 	@echo "make bench   time cnnlib against TensorFlow, write bench/RESULTS.md"
 	@echo "make release regenerate assignments/ (student versions) from solutions/ with nbgrader"
 	@echo "make html    execute the lecture notebooks into a static site in site/ (open site/index.html)"
-	@echo "make grade ASSIGNMENT=a1_convolution [JOBS=N]   autograde every submission (docs/instructor.md)"
+	@echo "make grade ASSIGNMENT=a1_convolution [JOBS=N]   autograde every submission, each in a sandbox (docs/instructor.md)"
 	@echo "make grade-demo [JOBS=N] [DEMO_ARGS=--postgres]  the whole nbgrader loop for 30 synthetic students"
 	@echo "make student-bundle   dist/cnn-course-student.zip: everything students need, nothing they must not see"
 	@echo "make hub [HUB_PORT=8000]   (root) JupyterHub on 127.0.0.1 for a demo class of real Unix accounts"
@@ -74,11 +74,13 @@ html: $(STAMP)
 
 # Autograde submitted/*/$(ASSIGNMENT) with tools/grade.py: hostile notebooks contained,
 # N at a time when DATABASE_URL points at PostgreSQL (SQLite: one at a time, and it says so).
+# Every kernel runs in a bubblewrap sandbox; GRADE_ARGS=--unsafe-no-sandbox where none can be made.
 ASSIGNMENT ?=
 JOBS       ?= 1
+GRADE_ARGS ?=
 grade: $(STAMP)
 	@test -n "$(ASSIGNMENT)" || { echo "make grade: name the assignment, e.g. make grade ASSIGNMENT=a1_convolution JOBS=2" >&2; exit 2; }
-	$(BIN)/python -m tools.grade "$(ASSIGNMENT)" --jobs $(JOBS)
+	$(BIN)/python -m tools.grade "$(ASSIGNMENT)" --jobs $(JOBS) $(GRADE_ARGS)
 
 # Release, fetch, submit (30 students), collect, autograde, feedback, export, in a temporary
 # folder. Its cells take a second or two, so a 20 s cell limit keeps the infinite loops short.

@@ -51,6 +51,10 @@ c.Autograde.autograde_preprocessors = [
     ContainedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, LimitOutputSize,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 c.ContainedExecute.timeout = c.Execute.timeout
+# Every kernel starts in a bubblewrap sandbox and every test cell is judged again in the
+# grader's process (tools/sandbox.py, tools/trusted.py). Only `make grade`'s
+# --unsafe-no-sandbox sets CNN_COURSE_UNSAFE_NO_SANDBOX=1; its report then says so on every line.
+c.ContainedExecute.sandbox = os.environ.get("CNN_COURSE_UNSAFE_NO_SANDBOX") != "1"
 c.LimitOutputSize.max_chars = int(os.environ.get("CNN_COURSE_MAX_OUTPUT", "100000"))
 
 # Feedback students can read (tools/feedback.py): hidden tests' code removed, each test's result

@@ -21,6 +21,16 @@ settings.load_profile("course")
 
 
 @pytest.fixture(scope="session")
+def sandboxed():
+    """Skip the test where no grading sandbox can be made (autograding runs every kernel in one)."""
+    from tools import sandbox
+
+    problem = sandbox.unavailable()
+    if problem is not None:
+        pytest.skip(f"autograding needs the grading sandbox: {problem}")
+
+
+@pytest.fixture(scope="session")
 def tf():
     """The tensorflow module, the independent reference for every op."""
     import tensorflow

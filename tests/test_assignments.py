@@ -106,7 +106,7 @@ def _exported_scores(root, name):
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_autograde_solution_blank_and_wrong_submissions(released, name):
+def test_autograde_solution_blank_and_wrong_submissions(released, name, sandboxed):
     fixtures = _fixtures(name)
     wrong = [f for f in fixtures if f.fails]
     assert len(wrong) >= 6, f"{name} needs at least six wrong submissions in tests/fixtures/{name}"

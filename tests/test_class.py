@@ -113,7 +113,7 @@ def test_the_student_bundle_holds_no_instructor_material(tmp_path):
 # ---------------------------------------------------------------- slow: the whole class
 
 @pytest.fixture(scope="module")
-def sqlite_class(tmp_path_factory):
+def sqlite_class(tmp_path_factory, sandboxed):
     """The 30 students through the exchange, graded one at a time against SQLite."""
     mp = pytest.MonkeyPatch()
     mp.setenv("CNN_COURSE_CELL_TIMEOUT", CELL_TIMEOUT)

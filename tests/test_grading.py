@@ -7,6 +7,9 @@ tests/test_assignments.py. The right answers are the instructor's solution
 cells, executed from solutions/.
 """
 
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 
@@ -353,6 +356,56 @@ def test_model_accuracy_is_measured_on_the_held_out_digits():
     assert grading.check_model_accuracy(untrained, minimum=0.0) is None   # a number would be partial credit
 
 
+def _course_cnn(filters=16):
+    from cnnlib import layers
+    from cnnlib.model import Sequential
+
+    return Sequential([layers.Conv2D(filters, 3), layers.ReLU(), layers.MaxPool2D(2),
+                       layers.Flatten(), layers.Dense(10)], input_shape=(28, 28, 1), seed=0)
+
+
+@pytest.mark.parametrize("recipe, message", [
+    ({"epochs": 2, "batch_size": 32, "lr": 0.001}, "settings the grader does not use: ['lr']"),
+    ({"epochs": 9, "batch_size": 32, "learning_rate": 0.001}, "recipe['epochs'] must be an int from 1 to 3"),
+    ({"epochs": True, "batch_size": 32, "learning_rate": 0.001}, "recipe['epochs'] must be an int"),
+    ({"epochs": 2, "batch_size": 32, "learning_rate": 0}, "recipe['learning_rate'] must be a number above 0"),
+    ({"epochs": 2, "batch_size": 32}, "the recipe needs 'learning_rate'"),
+    ([("epochs", 2)], "the recipe must be a dict"),
+])
+def test_a_recipe_that_breaks_a_rule_is_refused_by_name(recipe, message):
+    assert message in failure(grading.check_trained_model, lambda: _course_cnn(), recipe=recipe)
+
+
+def test_a_network_that_breaks_a_rule_is_refused_before_any_training():
+    from cnnlib import layers
+    from cnnlib.model import Sequential
+    from cnnlib.grading.training import CNNLIB_RECIPE
+
+    dense = Sequential([layers.Flatten(), layers.Dense(10)], input_shape=(28, 28, 1))
+    assert "has no Conv2D layer" in failure(grading.check_trained_model, lambda: dense, recipe=CNNLIB_RECIPE)
+    five = Sequential([layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(5)], input_shape=(28, 28, 1))
+    assert "expected (10,)" in failure(grading.check_trained_model, lambda: five, recipe=CNNLIB_RECIPE)
+    wide = _course_cnn(filters=512)
+    assert "more than the grader's budget" in failure(grading.check_trained_model, lambda: wide, recipe=CNNLIB_RECIPE)
+
+
+def test_while_grading_the_notebook_leaves_the_measurement_to_the_grader(monkeypatch, capsys):
+    from cnnlib.grading.core import DECIDED_BY_GRADER
+    from cnnlib.grading.training import CNNLIB_RECIPE
+
+    monkeypatch.setenv("CNN_COURSE_GRADING", "1")
+    assert grading.check_trained_model(_course_cnn, CNNLIB_RECIPE) is None
+    assert DECIDED_BY_GRADER in capsys.readouterr().out
+
+
+def test_the_grader_gives_points_by_tier():
+    from cnnlib.grading.training import TIERS, credit
+
+    (full, top), (low, half) = TIERS["cnnlib"]
+    assert credit(full, "cnnlib") == top == 1.0 and credit(low, "cnnlib") == half == 0.5
+    assert credit(low - 0.001, "cnnlib") == 0.0 and credit(1.0, "cnnlib") == 1.0
+
+
 # --- Assignment 4 -------------------------------------------------------------------------
 
 A4 = "a4_architectures_and_visualization"
@@ -496,3 +549,18 @@ def test_saliency_mistakes_are_named(a4, tf):
     assert "another class's score" in failure(
         grading.check_saliency_map,
         lambda model, image, label: np.abs(gradient(model, image, (label + 1) % 3)).max(axis=-1))
+
+
+def test_assignment_3_states_the_graders_tiers_and_budget():
+    """The numbers a3's text promises are the ones the grader uses."""
+    from cnnlib.grading.training import BUDGET, TIERS
+
+    nb = nbformat.read(Path(__file__).parents[1] / "solutions" / "a3_training_a_cnn" / "a3_training_a_cnn.ipynb",
+                       as_version=4)
+    text = " ".join(" ".join(cell.source.replace("*", "").split()) for cell in nb.cells
+                    if cell.cell_type == "markdown")
+    for library in ("cnnlib", "keras"):
+        (full, _), (half, _) = TIERS[library]
+        assert f"30 points from {full:.1%}" in text and f"15 from {half:.1%}" in text, library
+        assert f"at most {BUDGET[library]['epochs']}" in text
+        assert f"{BUDGET[library]['multiply_adds']:,} multiply-adds" in text

@@ -57,10 +57,12 @@ def _instructor(course, exchange, *args, database_url=None):
                           f"--CourseDirectory.course_id={COURSE_ID}", database_url=database_url)
 
 
-def run_class(work, cases, jobs=1, database_url=None, log=print):
+def run_class(work, cases, jobs=1, database_url=None, log=print, sandboxed=True, before_grading=None):
     """Release, fetch, submit, collect, autograde, feedback and export for ``cases``.
 
     work: an empty folder (the course, the exchange and the students' homes go in it).
+    sandboxed: False grades with ``--unsafe-no-sandbox``. before_grading: called with
+    the course folder after collecting (the attack tests plant secrets there).
     Returns (results by student, seconds spent autograding, path of nbgrader's CSV export).
     """
     work = Path(work)
@@ -82,8 +84,10 @@ def run_class(work, cases, jobs=1, database_url=None, log=print):
 
     log("== collect")
     _instructor(course, exchange, "collect", assignment, database_url=database_url)
+    if before_grading is not None:
+        before_grading(course)
     started = time.perf_counter()
-    results = G.grade(course, assignment, jobs=jobs, database_url=database_url, log=log)
+    results = G.grade(course, assignment, jobs=jobs, database_url=database_url, log=log, sandboxed=sandboxed)
     seconds = time.perf_counter() - started
 
     log("== generate_feedback, release_feedback, students fetch feedback")

@@ -39,8 +39,10 @@ from pathlib import Path
 import nbformat
 
 from tools import course as C
+from tools import sandbox
 from tools.preprocessors import NOT_RUN, STOPPED
 from tools.screening import screen
+from tools.trusted import SUSPECTED
 
 COURSE_ID = "cnn-course"
 MEMORY_GIB = float(os.environ.get("CNN_COURSE_KERNEL_MEMORY_GB", "6"))
@@ -48,6 +50,7 @@ MEMORY_GIB = float(os.environ.get("CNN_COURSE_KERNEL_MEMORY_GB", "6"))
 INCIDENTS = {STOPPED: "kernel stopped", "CellTimeoutError": "time-out", "MemoryError": "memory limit",
              "SystemExit": "sys.exit", "KeyboardInterrupt": "interrupted"}
 OUTPUT_CUT = "... output cut:"
+UNSAFE = "UNSAFE: graded without a sandbox (--unsafe-no-sandbox)"
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Result:
     cells: dict = field(default_factory=dict)      # test cell grade_id -> score
     reasons: list = field(default_factory=list)
     seconds: float = 0.0
+    sandboxed: bool = True
 
 
 def cell_timeout():
@@ -150,11 +154,15 @@ def _wall_limit(notebooks):
     return cells * (cell_timeout() + 15) + 120
 
 
-def _autograde(course, assignment, student, database_url, wall_limit):
+def _autograde(course, assignment, student, database_url, wall_limit, sandboxed=True):
     """Run nbgrader on one submission; (None, log) when it finished, (reason, log) when not."""
     command = [sys.executable, "-m", "tools.limited", str(MEMORY_GIB), "--",
                *C.nbgrader_command("autograde", assignment, "--student", student, "--force")]
-    process = subprocess.Popen(command, cwd=course, env=C.nbgrader_env(database_url), text=True,
+    env = C.nbgrader_env(database_url)
+    env.pop("CNN_COURSE_UNSAFE_NO_SANDBOX", None)
+    if not sandboxed:
+        env["CNN_COURSE_UNSAFE_NO_SANDBOX"] = "1"
+    process = subprocess.Popen(command, cwd=course, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         log, _ = process.communicate(timeout=wall_limit)
@@ -233,12 +241,16 @@ def _what_happened(course, assignment, student, notebooks, result):
             if any(o.output_type == "stream" and OUTPUT_CUT in o.text for o in outputs):
                 result.reasons.append(f"{where}: printed more than the output limit (cut)")
                 status = "contained"
+            if meta.get("grade") and any(o.output_type == "stream" and SUSPECTED in o.text for o in outputs):
+                result.reasons.append(f"{where}: {SUSPECTED}: the notebook's own check and the grader's "
+                                      f"disagree; the grader's result counts")
+                status = "flagged"
             errors = [o for o in outputs if o.output_type == "error"]
             if not errors or errors[0].ename == NOT_RUN:
                 continue
             error = _main_error(errors)
             if error.ename in INCIDENTS:
-                status = "contained"
+                status = "flagged" if status == "flagged" else "contained"
                 result.reasons.append(f"{where}: {INCIDENTS[error.ename]}: {_error_summary(error)}")
             elif meta.get("grade") and result.cells.get(where, 0) < meta.get("points", 0):
                 result.reasons.append(f"{where}: {_error_summary(error)}")
@@ -257,15 +269,18 @@ def _read_scores(course, assignment, student, database_url, result):
     result.score = sum(result.cells.values())
 
 
-def grade_one(course, assignment, student, notebooks, database_url=None, wall_limit=None):
-    """Screen, autograde and score one student's submission; returns a :class:`Result`."""
+def grade_one(course, assignment, student, notebooks, database_url=None, wall_limit=None, sandboxed=True):
+    """Screen, autograde and score one student's submission; returns a :class:`Result`.
+
+    sandboxed: False only for ``--unsafe-no-sandbox``; every reason then says so.
+    """
     started = time.perf_counter()
-    result = Result(student)
+    result = Result(student, sandboxed=sandboxed)
     screening = screen(Path(course) / "submitted" / student / assignment, notebooks)
     fatal = screening.fatal
     if fatal is None:
         fatal, _ = _autograde(course, assignment, student, database_url,
-                              wall_limit or _wall_limit(notebooks))
+                              wall_limit or _wall_limit(notebooks), sandboxed)
     if fatal is not None:
         _set_zero(course, assignment, student, database_url)
         result.status, result.reasons = "zero", [fatal]
@@ -274,7 +289,7 @@ def grade_one(course, assignment, student, notebooks, database_url=None, wall_li
             _set_zero(course, assignment, student, database_url, set(screening.zero_cells))
         if screening.flags:
             result.status = "flagged"
-            result.reasons += [f"tampering: {flag}" for flag in screening.flags]
+            result.reasons += [f"{flag.kind}: {flag}" for flag in screening.flags]
             _comment(course, assignment, student, database_url,
                      {flag.where: f"Flagged for the instructor: {flag.reason}." for flag in screening.flags})
     _read_scores(course, assignment, student, database_url, result)
@@ -282,16 +297,33 @@ def grade_one(course, assignment, student, notebooks, database_url=None, wall_li
         status = _what_happened(course, assignment, student, notebooks, result)
         if result.status == "graded":
             result.status = status
+    if not sandboxed:
+        result.reasons.insert(0, UNSAFE)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def grade(course, assignment, jobs=1, students=None, database_url=None, log=print, progress=True):
+class SandboxUnavailable(RuntimeError):
+    """No grading sandbox can be made on this machine; the message says why and how to fix it."""
+
+
+def grade(course, assignment, jobs=1, students=None, database_url=None, log=print, progress=True,
+          sandboxed=True):
     """Autograde every submission of ``assignment`` in ``course``; returns [Result] by student.
 
     jobs: submissions graded at once (1 with SQLite). database_url: the gradebook
-    (None: the course's SQLite file). Never raises because of what a student submitted.
+    (None: the course's SQLite file). sandboxed: run every kernel in a bubblewrap
+    sandbox (False only for ``--unsafe-no-sandbox``). Never raises because of what a
+    student submitted.
+
+    Raises:
+        SandboxUnavailable: ``sandboxed`` and no sandbox can be made here.
+        FileNotFoundError: nothing released, or nothing collected.
     """
+    if sandboxed:
+        problem = sandbox.unavailable()
+        if problem is not None:
+            raise SandboxUnavailable(f"refusing to grade: {problem}")
     course = Path(course).resolve()
     notebooks = released_notebooks(course, assignment)
     students = sorted(students or submitted_students(course, assignment))
@@ -308,7 +340,7 @@ def grade(course, assignment, jobs=1, students=None, database_url=None, log=prin
                    unit="submission", file=sys.stderr)
 
     def one(student):
-        result = grade_one(course, assignment, student, notebooks, database_url, wall_limit)
+        result = grade_one(course, assignment, student, notebooks, database_url, wall_limit, sandboxed)
         if bar is not None:
             bar.update()
         return result
@@ -328,9 +360,10 @@ def write_report(course, assignment, results):
     cells = list(dict.fromkeys(name for r in results for name in r.cells))
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "score", "max_score", "status", *cells, "reasons"])
+        writer.writerow(["student", "score", "max_score", "status", "sandbox", *cells, "reasons"])
         for r in results:
             writer.writerow([r.student, f"{r.score:g}", f"{r.max_score:g}", r.status,
+                             "bubblewrap" if r.sandboxed else "NONE (unsafe)",
                              *(f"{r.cells.get(c, 0):g}" for c in cells), " | ".join(r.reasons)])
     return path
 
@@ -359,15 +392,21 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (PostgreSQL only)")
     parser.add_argument("--student", action="append", help="grade only this student (repeatable)")
     parser.add_argument("--course", default=str(C.ROOT), help="the course folder (default: this repo)")
+    parser.add_argument("--unsafe-no-sandbox", action="store_true",
+                        help="run student code with your own rights, without the bubblewrap sandbox "
+                             "(only where no sandbox can be made; the report says so on every line)")
     args = parser.parse_args(argv)
     if not (Path(args.course) / "solutions" / args.assignment).is_dir():
         known = ", ".join(C.assignment_names())
         parser.error(f"no assignment {args.assignment!r} in solutions/ (known: {known})")
     started = time.perf_counter()
     try:
-        results = grade(args.course, args.assignment, args.jobs, args.student, os.environ.get("DATABASE_URL"))
-    except FileNotFoundError as error:   # nothing released or collected yet: say what to run
+        results = grade(args.course, args.assignment, args.jobs, args.student, os.environ.get("DATABASE_URL"),
+                        sandboxed=not args.unsafe_no_sandbox)
+    except (FileNotFoundError, SandboxUnavailable) as error:   # say what to run or install
         parser.exit(1, f"grade: {error}\n")
+    if args.unsafe_no_sandbox:
+        print(f"grade: WARNING: {UNSAFE}: student code ran with your rights.", file=sys.stderr)
     seconds = time.perf_counter() - started
     path = write_report(args.course, args.assignment, results)
     print(format_table(results))

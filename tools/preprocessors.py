@@ -2,7 +2,11 @@
 
 ``nbgrader_config.py`` puts both into ``Autograde.autograde_preprocessors``:
 
-- :class:`ContainedExecute` replaces nbgrader's ``Execute``. Stock nbgrader gives up
+- :class:`ContainedExecute` replaces nbgrader's ``Execute``. It starts the kernel in a
+  bubblewrap sandbox (:mod:`tools.sandbox`; ``sandbox = False`` only when the grader
+  was told ``--unsafe-no-sandbox``), and after each test cell it judges that cell
+  again in this process (:mod:`tools.trusted`): the grader's verdict replaces the
+  cell's outputs, so no code of the student's decides a score. Stock nbgrader gives up
   on the whole notebook when the kernel dies (``os._exit``) or ignores the interrupt
   sent at the cell time-out (a loop that catches ``KeyboardInterrupt``): the student
   is left with no score at all and ``nbgrader autograde`` exits 1. Here the cell that
@@ -14,11 +18,21 @@
   would otherwise write a 100 MB notebook and feedback page.
 """
 
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from traitlets import Integer
+from traitlets import Bool, Integer
 
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from tools import trusted
+from tools.sandbox import SandboxedKernelManager
 
 STOPPED = "KernelStopped"   # ename of the error put on the cell that stopped the kernel
 NOT_RUN = "NotRun"          # ename of the error put on every code cell after it
@@ -31,11 +45,61 @@ def error_output(ename, evalue):
 
 
 class ContainedExecute(Execute):
-    """nbgrader's Execute, but a dead or unresponsive kernel fails cells, not the run."""
+    """nbgrader's Execute in a sandbox, with scores judged outside the kernel; a dead or
+    unresponsive kernel fails cells, not the run."""
+
+    sandbox = Bool(True, help="start each kernel in a bubblewrap sandbox (tools/sandbox.py); "
+                              "False only for the grader's --unsafe-no-sandbox").tag(config=True)
+    judge = Bool(True, help="judge every test cell again in the grader's process (tools/trusted.py)"
+                 ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._stopped_by = None
-        return super().preprocess(nb, resources, km)
+        self._channel_folder = None
+        self._assignment = CourseDirectory(config=self.config), dict((resources or {}).get("nbgrader", {}))
+        self._judge = self._start_judge()
+        self.kernel_manager_class = SandboxedKernelManager if self.sandbox else AsyncKernelManager
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            if self._channel_folder is not None:
+                shutil.rmtree(self._channel_folder, ignore_errors=True)
+
+    def _course_path(self, folder_trait, *parts):
+        coursedir, info = self._assignment
+        folder = getattr(coursedir, folder_trait)
+        return Path(coursedir.format_path(folder, ".", info.get("assignment", ""))).joinpath(*parts)
+
+    def start_new_kernel(self, **kwargs):
+        if not self.sandbox:        # the sandbox sets its own environment (tools/sandbox.py)
+            kwargs["env"] = {**os.environ, "CNN_COURSE_GRADING": "1"}
+        return super().start_new_kernel(**kwargs)
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        if isinstance(km, SandboxedKernelManager):
+            release = self._course_path("release_directory")
+            km.data_from = release if release.is_dir() else None
+        return km
+
+    def _start_judge(self):
+        """A :class:`tools.trusted.Judge` for this notebook, started before the kernel (None: not judged)."""
+        source = self._course_path("source_directory", f"{self._assignment[1].get('notebook', '')}.ipynb")
+        if not self.judge:
+            return None
+        if not source.is_file():
+            self.log.warning("no source notebook %s: test cells are not judged again", source)
+            return None
+        return trusted.Judge(source, log=self.log)
+
+    def _channel(self):
+        """The judge's channel to the kernel: the sandbox's connection folder, or a folder of its own."""
+        box = getattr(self.km, "box", None)
+        if box is not None:
+            folder = box.kernel_dir
+        else:
+            folder = self._channel_folder = Path(tempfile.mkdtemp(prefix="cnn-grader-"))
+        return trusted.KernelChannel(self.km, self.kc, folder, self.timeout)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
@@ -45,7 +109,11 @@ class ContainedExecute(Execute):
             cell.execution_count = None
             return cell, resources
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            self._judge_cell(cell, index)
+            return cell, resources
+        except trusted.KernelStopped as error:
+            reason = f"the kernel stopped answering while the grader checked this cell ({error})"
         except DeadKernelError:
             reason = ("the kernel died while running this cell (the code exited the process, "
                       "crashed, or ran out of memory)")
@@ -60,6 +128,31 @@ class ContainedExecute(Execute):
         cell.outputs.append(error_output(STOPPED, reason))
         self._kill_kernel()
         return cell, resources
+
+    def _judge_cell(self, cell, index):
+        """Replace a test cell's outputs with the grader's own verdict (see tools/trusted.py)."""
+        meta = cell.metadata.get("nbgrader", {})
+        if not meta.get("grade") or meta.get("solution"):
+            return
+        errors = [o.ename for o in cell.outputs if o.output_type == "error"]
+        if any(name in ("CellTimeoutError", "KeyboardInterrupt", STOPPED) for name in errors):
+            return      # the cell already failed at a limit; the kernel may not answer
+        judge = self._judge
+        if judge is None or not judge.knows(meta.get("grade_id")):
+            return
+        if judge.channel is None:
+            judge.channel = self._channel()
+        passed_here = trusted.in_notebook_passed(cell)
+        left_to_grader = trusted.decided_by_grader(cell)
+        started = time.perf_counter()
+        verdict = judge.verdict(meta["grade_id"])
+        self.log.info("judged %s in the grader: %s (%.2f s)", meta["grade_id"],
+                      "passed" if verdict.passed else "failed", time.perf_counter() - started)
+        cell.outputs = verdict.outputs(meta.get("points"))
+        note = None if left_to_grader else trusted.suspicion(meta["grade_id"], passed_here, verdict)
+        if note:
+            self.log.warning("%s: %s", meta["grade_id"], note)
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=f"\n{note}\n"))
 
     def _kill_kernel(self):
         """Stop a kernel that no longer answers; the final clean-up then has nothing to wait for."""

@@ -12,9 +12,15 @@ returns a :class:`Screening`:
   ``grading.check_conv2d = ...``, ``np.allclose = ...``, ``setattr(grading, ...)``,
   ``sys.modules[...] = ...``) zeroes every test cell: after it, no check can be trusted.
 
+- copies: a graded function that is cnnlib's reference with the names, comments and
+  formatting changed (:mod:`tools.copies`) is flagged for the instructor to judge; it
+  zeroes nothing.
+
 This is a static scan of what students normally write; code built to hide what it
-does (``exec`` of an encoded string) gets past it. docs/instructor.md says what is
-and is not contained.
+does (``exec`` of an encoded string) gets past it. That no longer matters for the
+score: every test cell is judged again outside the student's code
+(``tools/trusted.py``), so hidden tampering only earns a "tampering suspected" flag.
+docs/instructor.md has the threat model.
 """
 
 import ast
@@ -30,11 +36,16 @@ PROTECTED_NAMES = {"grading", "CheckFailed"}
 
 @dataclass
 class Flag:
-    """One piece of tampering: where, what, and whether it zeroes test cells."""
+    """One finding for the instructor: where, what, and which test cells it zeroes (if any).
+
+    kind: ``tampering`` (code that changes the checks, or a deleted or edited locked
+    cell) or ``copy`` (a graded function copied from cnnlib's reference).
+    """
 
     where: str
     reason: str
     zero_cells: tuple = ()      # grade_ids of test cells that score 0 because of it
+    kind: str = "tampering"
 
     def __str__(self):
         return f"{self.where}: {self.reason}"
@@ -191,6 +202,7 @@ def screen(folder, released):
         release = nbformat.read(release_path, as_version=4)
         _compare_locked_cells(release, nb, result)
         _scan_code(release, nb, result)
+        _scan_copies(release, nb, result)
     return result
 
 
@@ -241,3 +253,21 @@ def _scan_code(release, nb, result):
     for where, tree in cells:
         for line, reason in tampering(tree, modules):
             result.flags.append(Flag(where, f"line {line} {reason}; every test cell scores 0", tests))
+
+
+def _scan_copies(release, nb, result):
+    """Flag graded functions that copy cnnlib's reference (tools/copies.py)."""
+    from tools.copies import find_copies
+
+    graded = set()
+    for cell in release.cells:
+        if _meta(cell).get("solution") and cell.cell_type == "code":
+            try:
+                graded |= {n.name for n in ast.walk(ast.parse(_code(cell.source))) if isinstance(n, ast.FunctionDef)}
+            except SyntaxError:
+                pass
+    locked = {_meta(c)["grade_id"] for c in release.cells if _meta(c).get("locked")}
+    cells = [(_meta(c).get("grade_id") or f"code cell {i}", _code(c.source)) for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and _meta(c).get("grade_id") not in locked]
+    for copy in find_copies(cells, graded):
+        result.flags.append(Flag(copy.where, copy.describe(), kind="copy"))

@@ -31,13 +31,14 @@ Where things are: ``core`` (cases, known mistakes, running and reporting),
 
 from .convolution import (check_conv2d, check_conv_output_size, check_conv_single_step, check_edge_image,
                           check_vertical_edge_answer, check_zero_pad)
-from .core import HELPERS, REFERENCE_LIBRARIES, CheckFailed
+from .core import HELPERS, REFERENCE_LIBRARIES, CheckFailed, PartialCredit
 from .pooling_backprop import check_conv2d_backward, check_pool2d, check_pool2d_backward, check_relu_backward
-from .training import check_dense_backward, check_model_accuracy, check_softmax_cross_entropy
+from .training import check_dense_backward, check_model_accuracy, check_softmax_cross_entropy, check_trained_model
 from .visualization import check_layer_table, check_occlusion_map, check_saliency_map
 
 __all__ = [
     "CheckFailed",
+    "PartialCredit",
     "HELPERS",
     "REFERENCE_LIBRARIES",
     "check_zero_pad",
@@ -53,6 +54,7 @@ __all__ = [
     "check_softmax_cross_entropy",
     "check_dense_backward",
     "check_model_accuracy",
+    "check_trained_model",
     "check_layer_table",
     "check_occlusion_map",
     "check_saliency_map",

@@ -29,6 +29,28 @@ class CheckFailed(AssertionError):
     """A student function disagrees with the reference; the message says where and why."""
 
 
+class PartialCredit(CheckFailed):
+    """Part of a test cell's points: ``fraction`` (between 0 and 1) of them, and why not all.
+
+    In a notebook it fails the cell like any check; the grader, which decides every
+    score in its own process, gives the cell that share of its points instead.
+    """
+
+    def __init__(self, fraction, message):
+        super().__init__(message)
+        self.fraction = float(fraction)
+
+
+# What a check prints in a student's kernel during grading when the grader, not the
+# notebook, measures the answer (a model the grader trains itself): the notebook's own
+# result then says nothing the grader could compare.
+DECIDED_BY_GRADER = "(measured by the grader, outside your notebook)"
+
+
+def grading_run():
+    """True in a student's kernel while the course's grader runs the notebook."""
+    return os.environ.get("CNN_COURSE_GRADING") == "1"
+
 
 
 @dataclass
@@ -127,14 +149,46 @@ HELPERS = frozenset({"zero_pad", "conv_output_size", "pool_output_size"})
 REFERENCE_LIBRARIES = frozenset({"cnnlib", "TensorFlow", "PyTorch", "SciPy"})
 
 
-def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES):
-    """Call ``fn(**case.args)``; fail with the case when it raises or leans on a reference library.
+@dataclass
+class Outcome:
+    """What one call of a student's function gave.
 
-    Calls into cnnlib's :data:`HELPERS` (other than the function being checked)
-    are allowed; any other call from the student's code into one of the
-    ``forbid`` libraries (cnnlib, TensorFlow, PyTorch, SciPy's filters) is reported.
+    result: its return value (None when it raised). error: ``(exception type name,
+    message)`` when it raised, else None. used: ``(library, qualified name)`` of the
+    first reference-library function it called, else None. exception: the exception
+    itself when the call ran in this process (for the traceback), else None.
     """
-    __tracebackhide__ = True
+
+    result: object = None
+    error: tuple = None
+    used: tuple = None
+    exception: BaseException = None
+
+
+class Remote:
+    """A student's function that lives in another process (the grader's sandboxed kernel).
+
+    The grader hands a check an instance of a subclass instead of the function
+    itself; :func:`invoke` then asks :meth:`invoke` to make the call where the
+    function lives, so the check runs, compares and diagnoses in the grader's own
+    process and sees only the data that comes back.
+    """
+
+    def invoke(self, args, name, allow_reference, forbid):
+        """Call the function with keyword ``args`` where it lives; return an :class:`Outcome`."""
+        raise NotImplementedError
+
+
+def invoke(fn, args, name, allow_reference=False, forbid=REFERENCE_LIBRARIES):
+    """Call ``fn(**args)`` and report what happened as an :class:`Outcome`; never raises.
+
+    Unless ``allow_reference``, a profile hook notices the first call from the
+    student's code into one of the ``forbid`` libraries (calls into cnnlib's
+    :data:`HELPERS`, other than ``name`` itself, are allowed). A :class:`Remote`
+    function is invoked where it lives, the same way.
+    """
+    if isinstance(fn, Remote):
+        return fn.invoke(args, name, allow_reference, frozenset(forbid))
     used = []
     allowed = HELPERS - {name}
 
@@ -152,7 +206,6 @@ def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES):
         module = frame.f_globals.get("__name__", "?")
         used.append((library, f"{module}.{frame.f_code.co_qualname}"))
 
-    args = case.copy_args()
     here = sys._getframe()   # the student's function is called from this frame
     try:
         if not allow_reference:
@@ -163,18 +216,33 @@ def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES):
             if not allow_reference:
                 sys.setprofile(None)
     except Exception as err:  # noqa: BLE001 - any student error becomes a readable failure
+        return Outcome(error=(type(err).__name__, str(err)), exception=err, used=used[0] if used else None)
+    return Outcome(result=result, used=used[0] if used else None)
+
+
+def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES):
+    """Call ``fn(**case.args)``; fail with the case when it raises or leans on a reference library.
+
+    Calls into cnnlib's :data:`HELPERS` (other than the function being checked)
+    are allowed; any other call from the student's code into one of the
+    ``forbid`` libraries (cnnlib, TensorFlow, PyTorch, SciPy's filters) is reported.
+    """
+    __tracebackhide__ = True
+    outcome = invoke(fn, case.copy_args(), name, allow_reference, forbid)
+    if outcome.error is not None:
+        kind, message = outcome.error
         raise CheckFailed(
-            f"{name} raised {type(err).__name__}: {err}\n"
+            f"{name} raised {kind}: {message}\n"
             f"  case: {case.describe()}\n"
-            f"  Run your function on this case yourself and read the traceback above.") from err
-    if used:
-        library, where = used[0]
+            f"  Run your function on this case yourself and read the traceback above.") from outcome.exception
+    if outcome.used is not None:
+        library, where = outcome.used
         raise CheckFailed(
             f"{name} calls {where} from {library}.\n"
             f"  case: {case.describe()}\n"
             f"  The assignment asks you to compute this yourself; calling "
             f"{'the course reference' if library == 'cnnlib' else library} does not count.")
-    return result
+    return outcome.result
 
 
 def _as_array(got, what):

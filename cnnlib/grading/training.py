@@ -1,12 +1,31 @@
-"""Checks for Assignment 3: softmax_cross_entropy, dense_backward and a trained model's accuracy."""
+"""Checks for Assignment 3: softmax_cross_entropy, dense_backward, and CNNs the grader trains itself.
+
+A model's score must not depend on what the student's code does at grading time, nor
+on the 1,000 held-out digits, which ship inside a package any code can read. So
+:func:`check_trained_model` takes the student's *recipe* (a function that builds the
+untrained network, and the training settings as plain data), and the grader:
+
+1. builds the network by calling the student's function (in the sandboxed kernel;
+   the model comes back as architecture, the weights are thrown away);
+2. initialises it afresh and trains it itself, with the recipe, on the 4,000
+   training digits only (:func:`train`), within a fixed budget (:data:`BUDGET`);
+3. measures it on the 1,000 held-out digits and gives points by tier (:data:`TIERS`),
+   thresholds read off a study over seeds (``bench/bench_a3_recipes.py``).
+
+In a student's notebook the same check trains on 3,000 training digits and reports
+the accuracy on the 1,000 validation digits, so students tune without ever touching
+the test digits.
+"""
 
 import functools
+import math
 
 import numpy as np
 
 from .. import backprop, ops
 from ..gradcheck import numerical_gradient
-from .core import Case, CheckFailed, Mistake, _call_student, _report_gradcheck, _rng, _run_cases, _same_as
+from .core import (DECIDED_BY_GRADER, Case, CheckFailed, Mistake, PartialCredit, Remote, _call_student,
+                   _report_gradcheck, _rng, _run_cases, _same_as, grading_run)
 
 
 def check_softmax_cross_entropy(softmax_cross_entropy, suite="public", allow_reference=False):
@@ -152,3 +171,249 @@ def check_model_accuracy(model, minimum, library="cnnlib"):
         raise CheckFailed(f"held-out accuracy {accuracy:.1%} is below the required {minimum:.0%}: "
                           f"train longer, or check the learning rate and the architecture")
     print(f"held-out accuracy {accuracy:.1%} (required {minimum:.0%})")
+
+
+# ---------------------------------------------------------------------------
+# CNNs the grader trains itself
+# ---------------------------------------------------------------------------
+
+# The recipes the notebook teaches, and what the seed study measures.
+CNNLIB_RECIPE = {"epochs": 3, "batch_size": 32, "learning_rate": 0.002}
+KERAS_RECIPE = {"epochs": 4, "batch_size": 32, "learning_rate": 0.002, "schedule": "cosine"}
+# The grader's budget: most epochs, and most multiply-adds per image (the course CNNs
+# need about 0.6 M and 2.6 M), so that grading one submission stays quick.
+BUDGET = {"cnnlib": {"epochs": 3, "multiply_adds": 2_000_000},
+          "keras": {"epochs": 4, "multiply_adds": 6_000_000}}
+# (held-out accuracy, share of the points), highest first; below the last tier: 0.
+TIERS = {"cnnlib": ((0.935, 1.0), (0.92, 0.5)),
+         "keras": ((0.95, 1.0), (0.94, 0.5))}
+GRADER_SEED = 0
+CONVOLUTIONS = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D")
+
+
+def check_recipe(recipe, library):
+    """The recipe as a clean dict, or :class:`CheckFailed` naming the setting that is wrong.
+
+    Settings: ``epochs`` (1 to the budget), ``batch_size`` (8 to 512),
+    ``learning_rate`` (Adam's, above 0 and at most 0.1) and, for Keras,
+    ``schedule``: ``"constant"`` or ``"cosine"`` (decay to 0 over the training).
+    """
+    __tracebackhide__ = True
+    allowed = {"epochs", "batch_size", "learning_rate"} | ({"schedule"} if library == "keras" else set())
+    if not isinstance(recipe, dict):
+        raise CheckFailed(f"the recipe must be a dict such as {CNNLIB_RECIPE if library == 'cnnlib' else KERAS_RECIPE}, "
+                          f"got {type(recipe).__name__}")
+    unknown = sorted(set(map(str, recipe)) - allowed)
+    if unknown:
+        raise CheckFailed(f"the recipe has settings the grader does not use: {unknown}; "
+                          f"it reads only {sorted(allowed)}")
+    clean = {"schedule": "constant"} if library == "keras" else {}
+    limit = BUDGET[library]["epochs"]
+    for key, low, high, kind in (("epochs", 1, limit, int), ("batch_size", 8, 512, int),
+                                 ("learning_rate", 0.0, 0.1, float)):
+        if key not in recipe:
+            raise CheckFailed(f"the recipe needs {key!r}")
+        value = recipe[key]
+        ok = isinstance(value, (int, np.integer)) if kind is int else isinstance(value, (int, float, np.floating))
+        if isinstance(value, bool) or not ok or not (low < value <= high if kind is float else low <= value <= high):
+            bounds = f"above {low} and at most {high}" if kind is float else f"from {low} to {high}"
+            raise CheckFailed(f"recipe[{key!r}] must be {'an int' if kind is int else 'a number'} {bounds}, "
+                              f"got {value!r}" + (" (the grader's budget)" if key == "epochs" else ""))
+        clean[key] = kind(value)
+    if "schedule" in recipe:
+        if recipe["schedule"] not in ("constant", "cosine"):
+            raise CheckFailed(f"recipe['schedule'] must be 'constant' or 'cosine', got {recipe['schedule']!r}")
+        clean["schedule"] = recipe["schedule"]
+    return clean
+
+
+def _keras_layers(model):
+    """Every layer of a Keras model, sub-models opened up."""
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _keras_layers(layer)
+        else:
+            yield layer
+
+
+def _multiply_adds(model, library):
+    """Multiply-adds of one forward pass of one image through the convolution and dense layers."""
+    total = 0
+    if library == "cnnlib":
+        from ..layers import Conv2D, Dense
+
+        for layer in model.layers:
+            if isinstance(layer, Conv2D):
+                kh, kw, c_in, c_out = layer.params["kernel"].shape
+                total += math.prod(layer.output_shape[:2]) * kh * kw * c_in * c_out
+            elif isinstance(layer, Dense):
+                total += layer.params["kernel"].size
+        return total
+    for layer in _keras_layers(model):
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        kind = type(layer).__name__
+        if kind in CONVOLUTIONS:
+            total += math.prod(layer.output.shape[1:3]) * sum(w.size for w in weights if w.ndim == 4)
+        elif kind == "Dense":
+            total += weights[0].size
+    return total
+
+
+def _check_network(model, library):
+    """A CNN for 28x28x1 digits with 10 outputs, within the budget; else :class:`CheckFailed`."""
+    __tracebackhide__ = True
+    if library == "cnnlib":
+        from ..layers import Conv2D
+        from ..model import Sequential
+
+        if not isinstance(model, Sequential):
+            raise CheckFailed(f"the function must return a cnnlib Sequential, got {type(model).__name__}")
+        if not model.built:
+            model.build((28, 28, 1))
+        if model.input_shape != (28, 28, 1):
+            raise CheckFailed(f"the model takes inputs of shape {model.input_shape}, expected (28, 28, 1)")
+        has_conv = any(isinstance(layer, Conv2D) for layer in model.layers)
+        out_shape = model.layers[-1].output_shape
+    else:
+        if not (hasattr(model, "layers") and hasattr(model, "predict")):
+            raise CheckFailed(f"the function must return a Keras model, got {type(model).__name__}")
+        if tuple(model.input_shape[1:]) != (28, 28, 1):
+            raise CheckFailed(f"the model takes inputs of shape {tuple(model.input_shape[1:])}, expected (28, 28, 1)")
+        has_conv = any(type(layer).__name__ in CONVOLUTIONS for layer in _keras_layers(model))
+        out_shape = tuple(model.output_shape[1:])
+    if not has_conv:
+        raise CheckFailed(f"the {'Keras ' if library == 'keras' else ''}model has no Conv2D layer: "
+                          f"this assignment asks for a CNN")
+    if tuple(out_shape) != (10,):
+        raise CheckFailed(f"the model's output has shape {tuple(out_shape)} per image, expected (10,): "
+                          f"one score per digit class")
+    cost, limit = _multiply_adds(model, library), BUDGET[library]["multiply_adds"]
+    if cost > limit:
+        raise CheckFailed(f"the model needs {cost:,} multiply-adds per image, more than the grader's budget of "
+                          f"{limit:,}: use fewer filters, or pool earlier")
+
+
+def _fresh(model, library, seed):
+    """The same architecture with new initial weights: whatever weights came with it are thrown away."""
+    if library == "cnnlib":
+        model.seed = seed
+        model.build(model.input_shape)
+        return model
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    return tf.keras.models.clone_model(model)
+
+
+def _ends_in_softmax(model):
+    last = list(_keras_layers(model))[-1]
+    return type(last).__name__ == "Softmax" or last.get_config().get("activation") == "softmax"
+
+
+def train(model, recipe, library, x, y, seed=GRADER_SEED):
+    """Initialise ``model`` afresh and train it on (x, y) with ``recipe``; return the trained model.
+
+    cnnlib: ``Sequential.fit`` with Adam. Keras: ``compile`` with Adam (its learning
+    rate constant or cosine-decayed to 0 over the training) and sparse categorical
+    cross-entropy (from logits unless the model ends in a softmax), then ``fit``.
+    """
+    recipe = check_recipe(recipe, library)
+    model = _fresh(model, library, seed)
+    if library == "cnnlib":
+        from ..optim import Adam
+
+        model.fit(x, y, epochs=recipe["epochs"], batch_size=recipe["batch_size"],
+                  optimizer=Adam(recipe["learning_rate"]), seed=seed, verbose=0)
+        return model
+    import tensorflow as tf
+
+    steps = recipe["epochs"] * math.ceil(len(x) / recipe["batch_size"])
+    rate = recipe["learning_rate"]
+    if recipe["schedule"] == "cosine":
+        rate = tf.keras.optimizers.schedules.CosineDecay(rate, decay_steps=steps)
+    model.compile(optimizer=tf.keras.optimizers.Adam(rate),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=not _ends_in_softmax(model)))
+    model.fit(x, y, epochs=recipe["epochs"], batch_size=recipe["batch_size"], shuffle=True, verbose=0)
+    return model
+
+
+def _accuracy(model, library, x, y):
+    if library == "cnnlib":
+        scores = model.predict(x)
+    else:
+        scores = np.asarray(model.predict(x, verbose=0))
+    return float(np.mean(scores.argmax(axis=1) == y))
+
+
+def train_and_measure(model, recipe, library, seed=GRADER_SEED):
+    """What the grader does: train afresh on the 4,000 training digits, return held-out accuracy."""
+    from .. import data
+
+    (x_train, y_train), (x_test, y_test) = data.load_mnist_subset()
+    trained = train(model, recipe, library, x_train, y_train, seed)
+    return _accuracy(trained, library, x_test, y_test)
+
+
+def credit(accuracy, library):
+    """Share of the points for a held-out ``accuracy``: the first tier it reaches, else 0."""
+    for threshold, share in TIERS[library]:
+        if accuracy >= threshold:
+            return share
+    return 0.0
+
+
+def _tiers_text(library):
+    return ", ".join(f"{share:.0%} of the points from {threshold:.0%}" for threshold, share in TIERS[library])
+
+
+def check_trained_model(build_model, recipe, library="cnnlib"):
+    """Check a CNN recipe: ``build_model()`` (an untrained network) trained with ``recipe``.
+
+    Arguments:
+        build_model: the student's function of no arguments returning an untrained
+            ``cnnlib.Sequential`` (library='cnnlib') or ``tf.keras`` model ('keras') for
+            (28, 28, 1) digits with 10 outputs (logits, or probabilities from a softmax).
+        recipe: ``{"epochs", "batch_size", "learning_rate"}`` and, for Keras, ``"schedule"``
+            (see :func:`check_recipe`).
+
+    In a notebook: trains on the 3,000 training digits of the validation split and
+    prints the accuracy on its 1,000 validation digits. In the grader: trains on all
+    4,000 training digits and gives points by the held-out accuracy's tier
+    (:data:`TIERS`). Returns None.
+
+    Raises:
+        CheckFailed: the function fails, the network or the recipe breaks a rule (the
+            message names it), or, in the grader, the accuracy is below every tier.
+        PartialCredit: in the grader, a tier below the top one.
+    """
+    __tracebackhide__ = True
+    if library not in TIERS:
+        raise ValueError(f"library must be 'cnnlib' or 'keras', got {library!r}")
+    recipe = check_recipe(recipe, library)
+    model = _call_student("build_model", build_model, Case({}, "no arguments"), allow_reference=True)
+    _check_network(model, library)
+    from .. import data
+
+    if isinstance(build_model, Remote):             # the grader: train and measure here
+        (x_train, y_train), (x_test, y_test) = data.load_mnist_subset()
+        accuracy = _accuracy(train(model, recipe, library, x_train, y_train), library, x_test, y_test)
+        share = credit(accuracy, library)
+        text = (f"held-out accuracy {accuracy:.1%} after the grader trained your model with your recipe "
+                f"on the 4,000 training digits: {share:.0%} of the points ({_tiers_text(library)})")
+        if share == 1.0:
+            print(text)
+            return
+        if share == 0.0:
+            raise CheckFailed(text + ". Look at your validation accuracy in the notebook: a deeper or wider "
+                                     "network, more epochs or another learning rate may help")
+        raise PartialCredit(share, text)
+    if grading_run():
+        print(f"the network and the recipe are valid {DECIDED_BY_GRADER}")
+        return
+    (x_train, y_train), (x_val, y_val), _ = data.load_mnist_subset(validation_size=1000)
+    accuracy = _accuracy(train(model, recipe, library, x_train, y_train), library, x_val, y_val)
+    print(f"validation accuracy {accuracy:.1%} (trained on 3,000 digits, measured on the 1,000 validation "
+          f"digits). The grader trains the same network with the same recipe on all 4,000 training digits and "
+          f"measures the 1,000 test digits: {_tiers_text(library)}.")

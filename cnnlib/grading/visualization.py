@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from . import wire
 from .core import Case, CheckFailed, Mistake, _call_student, _difference, _pair, _rng, _run_cases, _same_as
 
 
@@ -122,7 +123,7 @@ def check_layer_table(layer_table, layers, input_shape, network="the network"):
 
 
 
-class _QuadrantModel:
+class QuadrantModel:
     """A classifier whose scores depend only on the top-left quadrant of the image.
 
     ``predict(batch)`` maps (N, H, W, C) images to (N, 3) probabilities; the
@@ -155,7 +156,8 @@ def _occlusion_cases(suite):
     table = _OCCLUSION_PUBLIC + (_OCCLUSION_HIDDEN if suite == "hidden" else [])
     cases = []
     for number, (h, w, c, patch, stride, fill, label) in enumerate(table):
-        model = _QuadrantModel(h, w, c, seed=100 + number)
+        model = wire.lend(QuadrantModel(h, w, c, seed=100 + number),
+                          "cnnlib.grading.visualization:QuadrantModel", h=h, w=w, c=c, seed=100 + number)
         cases.append(Case({"predict_fn": model.predict, "image": rng.random((h, w, c)), "label": label,
                            "patch_size": patch, "stride": stride, "fill": fill},
                           "the model looks only at the top-left quadrant"))

@@ -1,0 +1,140 @@
+"""Seed study: how far Assignment 3's recipes land from their thresholds, and from a dense network.
+
+Run with ``make bench`` (or ``python bench/bench_a3_recipes.py [SEEDS]``). Rewrites the
+"a3 recipes over seeds" section of bench/RESULTS.md.
+
+The grader trains each student's model itself, on the 4,000 training digits only, with
+the student's recipe, and measures it on the 1,000 held-out digits
+(``cnnlib.grading.training``). This script does the same for the recipe the notebook
+teaches and for dense networks given the same budget, over ``SEEDS`` seeds, and with
+TensorFlow on one thread and on two (a different reduction order, as another
+machine's CPU would give). The thresholds and tiers in ``cnnlib/grading/training.py``
+are read off these numbers: the taught recipe must clear the full-credit threshold
+on every seed with margin, and a dense network must miss the lowest tier on every seed.
+"""
+
+import statistics
+import sys
+import time
+from datetime import date
+from importlib import metadata
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.bench_conv import machine_line  # noqa: E402
+from bench.results import write_section  # noqa: E402
+
+SEEDS = 10
+
+
+class _TFVersion:
+    __version__ = metadata.version("tensorflow-cpu")
+
+
+def _cnnlib_cnn():
+    from cnnlib import layers
+    return [layers.Conv2D(16, 3, kernel_initializer="he_uniform"), layers.ReLU(), layers.MaxPool2D(2),
+            layers.Conv2D(32, 3, kernel_initializer="he_uniform"), layers.ReLU(), layers.MaxPool2D(2),
+            layers.Flatten(), layers.Dense(10)]
+
+
+def _cnnlib_dense():
+    from cnnlib import layers
+    return [layers.Flatten(), layers.Dense(128, kernel_initializer="he_uniform"), layers.ReLU(), layers.Dense(10)]
+
+
+def _keras_cnn():
+    import tensorflow as tf
+    k = tf.keras.layers
+    return tf.keras.Sequential([tf.keras.Input((28, 28, 1)),
+                                k.Conv2D(32, 3, activation="relu"), k.MaxPooling2D(2),
+                                k.Conv2D(64, 3, activation="relu"), k.MaxPooling2D(2),
+                                k.Flatten(), k.Dropout(0.5), k.Dense(128, activation="relu"), k.Dropout(0.3),
+                                k.Dense(10)])
+
+
+def _keras_dense():
+    import tensorflow as tf
+    k = tf.keras.layers
+    return tf.keras.Sequential([tf.keras.Input((28, 28, 1)), k.Flatten(), k.Dense(256, activation="relu"),
+                                k.Dropout(0.3), k.Dense(128, activation="relu"), k.Dense(10)])
+
+
+def _study_keras(seeds, threads):
+    """Keras rows, in a process whose TensorFlow uses ``threads`` intra-op threads (set before any op)."""
+    import tensorflow as tf
+
+    from cnnlib.grading import training as T
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    rows = []
+    for name, build in (("CNN 32/64, dense 128, dropout", _keras_cnn), ("dense 256/128, dropout", _keras_dense)):
+        accs, secs = [], []
+        for seed in range(seeds):
+            tf.keras.utils.set_random_seed(seed)
+            model = build()
+            start = time.perf_counter()
+            accs.append(T.train_and_measure(model, T.KERAS_RECIPE, "keras", seed=seed))
+            secs.append(time.perf_counter() - start)
+        rows.append((name, "keras", T.KERAS_RECIPE, threads, accs, statistics.median(secs)))
+        print(f"  keras {name}, {threads} thread(s): {min(accs):.3f}-{max(accs):.3f}", file=sys.stderr)
+    return rows
+
+
+def study(seeds=SEEDS):
+    """Rows of (model, library, recipe, threads, [accuracy per seed], seconds per training)."""
+    import json
+    import subprocess
+
+    from cnnlib import Sequential
+    from cnnlib.grading import training as T
+
+    rows = []
+    for name, build in (("course CNN", _cnnlib_cnn), ("dense 128", _cnnlib_dense)):
+        accs, secs = [], []
+        for seed in range(seeds):
+            model = Sequential(build(), input_shape=(28, 28, 1), seed=seed)
+            start = time.perf_counter()
+            accs.append(T.train_and_measure(model, T.CNNLIB_RECIPE, "cnnlib", seed=seed))
+            secs.append(time.perf_counter() - start)
+        rows.append((name, "cnnlib", T.CNNLIB_RECIPE, 1, accs, statistics.median(secs)))
+        print(f"  cnnlib {name}: {min(accs):.3f}-{max(accs):.3f}", file=sys.stderr)
+    for threads in (1, 2):       # a fresh process each: TensorFlow's threads are fixed at its first op
+        run = subprocess.run([sys.executable, __file__, "--keras", str(seeds), str(threads)],
+                             capture_output=True, text=True, check=True)
+        rows += [tuple(row) for row in json.loads(run.stdout.strip().splitlines()[-1])]
+    return rows
+
+
+def write_results(rows, seeds):
+    from cnnlib.grading import training as T
+
+    lines = [f"Machine: {machine_line(_TFVersion)}; {date.today().isoformat()}.", "",
+             f"Each model trained by `cnnlib.grading.training.train_and_measure` (what the grader runs) on the "
+             f"4,000 training digits with the notebook's recipe, then measured on the 1,000 held-out digits; "
+             f"{seeds} seeds each. Keras also on one and on two threads (another reduction order, as on another "
+             f"machine).", "",
+             "| library | model | recipe | threads | held-out accuracy: min / median / max | s per training |",
+             "|---|---|---|---:|---|---:|"]
+    for name, library, recipe, threads, accs, secs in rows:
+        recipe_text = ", ".join(f"{k} {v}" for k, v in recipe.items())
+        lines.append(f"| {library} | {name} | {recipe_text} | {threads} | {min(accs):.1%} / "
+                     f"{statistics.median(accs):.1%} / {max(accs):.1%} | {secs:.1f} |")
+    lines += ["", f"Tiers the grader uses (fraction of the cell's points from held-out accuracy): "
+                  f"cnnlib {T.TIERS['cnnlib']}, Keras {T.TIERS['keras']}."]
+    write_section("a3 recipes over seeds", "\n".join(lines))
+    print("\n".join(lines))
+
+
+def main():
+    if sys.argv[1:2] == ["--keras"]:
+        import json
+
+        print(json.dumps(_study_keras(int(sys.argv[2]), int(sys.argv[3]))))
+        return
+    seeds = int(sys.argv[1]) if len(sys.argv) > 1 else SEEDS
+    write_results(study(seeds), seeds)
+
+
+if __name__ == "__main__":
+    main()
