@@ -89,7 +89,8 @@ def class_hub(request, steps):
     reason = _missing()
     if reason:
         pytest.skip(reason)
-    folder = Path(tempfile.mkdtemp(prefix="cnn-hub-test-", dir="/tmp"))
+    # Not under /tmp: the grading sandbox mounts a fresh /tmp over it, which would hide the environment.
+    folder = Path(tempfile.mkdtemp(prefix="cnn-hub-test-", dir="/var/tmp"))
     room = classroom.Classroom(folder, prefix=f"t{secrets.token_hex(2)}-", student_names=("alice", "bob"))
     running = []
 

@@ -268,6 +268,9 @@ def main(argv=None):
     sys.stdout.reconfigure(line_buffering=True)
     if os.geteuid() != 0:
         parser.exit(1, "make hub creates and removes Unix accounts: run it as root (sudo make hub).\n")
+    if args.action == "up" and Path(args.dir).resolve().is_relative_to("/tmp"):
+        parser.exit(1, f"--dir {args.dir}: not under /tmp, which the grading sandbox replaces with its own "
+                       f"(the hub's environment would vanish inside it); use e.g. /srv or /var/tmp.\n")
     if args.action == "up":
         return up(args.dir, args.port, [s.strip() for s in args.students.split(",") if s.strip()])
     return clean(args.dir)
