@@ -61,8 +61,8 @@ def take_out_math(markdown):
 
 def put_back_math(rendered, maths):
     """``rendered`` HTML with each placeholder of :func:`take_out_math` replaced by its MathML."""
-    for i, mathml in reversed(list(enumerate(maths))):   # CNNMATHTOKEN1X before ...10X is not an issue:
-        rendered = rendered.replace(_TOKEN.format(i), mathml)  # the trailing X ends every token
+    for i, mathml in enumerate(maths):   # the trailing X keeps token 1 from matching inside token 10
+        rendered = rendered.replace(_TOKEN.format(i), mathml)
     return rendered
 
 
