@@ -15,15 +15,23 @@ The chain rule, op by op:
                 dxpad[n, i*S+p*D, j*S+q*D, c] += w[p,q,c,o] * dout[n,i,j,o], then crop the padding
     max pool each window's gradient goes to the window's largest input (the first one on ties)
     avg pool each window's gradient is shared equally by its real (non-padding) pixels
+    global   average: each pixel gets dout / (H*W); max: the channel's maximum gets dout
+             (shared equally among tied maxima, as tf.reduce_max's gradient does)
     relu     the gradient passes where x > 0 and is stopped elsewhere (x == 0 included)
     dense    dx = dout @ w.T, dw = x.T @ dout, db = sum of dout over the batch
+    batch norm (training) xhat = (x - mean) / sqrt(var + eps), out = gamma * xhat + beta
+             -> dbeta = sum dout, dgamma = sum dout * xhat over (N, H, W), and, because the
+                mean and var depend on every x,
+                dx = gamma / sqrt(var + eps) * (dout - mean(dout) - xhat * mean(dout * xhat))
+             (inference: mean and var are constants, dx = gamma / sqrt(var + eps) * dout)
 """
 
 import numpy as np
 
-from .ops import (_as_float, _as_real_array, _check_ndim, _im2col,
-                  _real_pixel_counts, _result_dtype, _workspace, conv2d, conv_geometry, dense_geometry, pool_geometry,
-                  log_softmax, softmax)
+from .ops import (_as_float, _as_real_array, _check_images, _check_ndim, _im2col,
+                  _real_pixel_counts, _result_dtype, _workspace, batch_norm_geometry, channel_moments, channel_sums,
+                  conv2d, conv_geometry,
+                  dense_geometry, pool_geometry, log_softmax, softmax)
 
 __all__ = [
     "conv2d_backward_naive",
@@ -32,9 +40,12 @@ __all__ = [
     "pool2d_backward",
     "max_pool2d_backward",
     "avg_pool2d_backward",
+    "global_avg_pool2d_backward",
+    "global_max_pool2d_backward",
     "relu_backward",
     "dense_backward",
     "softmax_cross_entropy",
+    "batch_norm_backward",
 ]
 
 
@@ -119,7 +130,7 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
                     ((span_h - top, span_h - bottom), (span_w - left, span_w - right)), dilation_hw)
     else:
         dw, dx = dw
-    db = _bias_grad(dout)
+    db = channel_sums(dout)
     return dx, dw.reshape(w.shape), db
 
 
@@ -131,20 +142,13 @@ def conv2d_weight_grad(dout, x, w, stride=1, padding=0, dilation=1):
     x, w, _, stride_hw, dilation_hw, pads, (oh, ow) = conv_geometry(x, w, None, stride, padding, dilation)
     dout = _check_dout(dout, (x.shape[0], oh, ow, w.shape[3]), "conv2d").astype(x.dtype, copy=False)
     dw = _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, (oh, ow), fold_dx=False)
-    return dw.reshape(w.shape), _bias_grad(dout)
+    return dw.reshape(w.shape), channel_sums(dout)
 
 
 # Bytes of im2col rows built at a time for dW. Larger than conv2d's 4 MiB:
 # dW's product (rows.T @ dout) gains from longer rows; measured on the course
 # machine, 8 MiB beat 1, 2, 4 and 16 MiB (35 ms against 39 ms, large float32).
 _WGRAD_CHUNK_BYTES = 8 * 2**20
-
-
-def _bias_grad(dout):
-    """db = the sum of dout over batch, height and width, as one matrix-vector product
-    (7x faster than ``dout.sum(axis=(0, 1, 2))`` on the course machine, and summed in BLAS's blocks)."""
-    rows = dout.reshape(-1, dout.shape[-1])
-    return np.ones(rows.shape[0], dtype=dout.dtype) @ rows
 
 
 def _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, out_hw, fold_dx):
@@ -284,6 +288,48 @@ def avg_pool2d_backward(dout, x, pool_size=2, stride=None, padding=0):
     return pool2d_backward(dout, x, pool_size, stride, padding, mode="avg")
 
 
+def _check_global_dout(dout, x, keepdims, op):
+    n, _, _, c = x.shape
+    return _check_dout(dout, (n, 1, 1, c) if keepdims else (n, c), op).reshape(n, 1, 1, c)
+
+
+def global_avg_pool2d_backward(dout, x, keepdims=False):
+    """Gradient of :func:`cnnlib.ops.global_avg_pool2d`: every pixel of a channel gets dout / (H*W).
+
+    Arguments:
+        dout: gradient with respect to the output, (N, C), or (N, 1, 1, C) with ``keepdims``.
+        x, keepdims: the forward arguments; x (N, H, W, C).
+
+    Returns:
+        dx of shape (N, H, W, C), in x's floating dtype.
+
+    Raises:
+        ValueError: x is not 4-D, or dout has the wrong shape.
+    """
+    x = _as_float(_check_images(x))
+    dout = _check_global_dout(dout, x, keepdims, "global_avg_pool2d").astype(x.dtype, copy=False)
+    return np.broadcast_to(dout / x.dtype.type(x.shape[1] * x.shape[2]), x.shape).copy()
+
+
+def global_max_pool2d_backward(dout, x, keepdims=False):
+    """Gradient of :func:`cnnlib.ops.global_max_pool2d`: each channel's gradient goes to its maximum.
+
+    When several pixels tie for a channel's maximum, they share the gradient
+    equally: that is the gradient of ``tf.reduce_max``, which Keras's
+    GlobalMaxPooling2D uses (max pooling over windows instead gives it all to
+    the first maximum; see :func:`pool2d_backward`).
+
+    Same arguments, shapes and errors as :func:`global_avg_pool2d_backward`;
+    dx in the dtype of x and dout combined.
+    """
+    x = _check_images(x)
+    dout = _check_global_dout(dout, x, keepdims, "global_max_pool2d")
+    hit = x == x.max(axis=(1, 2), keepdims=True)
+    dtype = _result_dtype(x, dout) if x.dtype.kind == "f" or dout.dtype.kind == "f" else np.dtype(np.float64)
+    share = dout.astype(dtype) / hit.sum(axis=(1, 2), keepdims=True).astype(dtype)
+    return np.where(hit, share, dtype.type(0))
+
+
 # ---------------------------------------------------------------------------
 # Activations
 # ---------------------------------------------------------------------------
@@ -368,3 +414,48 @@ def softmax_cross_entropy(logits, labels):
     dlogits[rows, labels] -= 1
     dlogits /= n
     return logits.dtype.type(loss), dlogits
+
+
+# ---------------------------------------------------------------------------
+# Batch normalization
+# ---------------------------------------------------------------------------
+
+def batch_norm_backward(dout, x, gamma, moving_mean, moving_var, training=False, epsilon=1e-3):
+    """Gradients of :func:`cnnlib.ops.batch_norm` with respect to x, gamma and beta.
+
+    Arguments:
+        dout: gradient with respect to batch_norm's output, x's shape.
+        x, gamma, moving_mean, moving_var, training, epsilon: batch_norm's
+            arguments (beta and momentum enter no gradient). x is (N, ..., C),
+            the others (C,).
+
+    Returns:
+        ``(dx, dgamma, dbeta)`` of shapes x.shape, (C,), (C,), in x's floating dtype.
+
+        With ``training=True`` the mean and variance are the batch's, and they
+        depend on every input, so dx has two more terms than the plain scaling:
+        ``dx = gamma / sqrt(var + eps) * (dout - mean(dout) - xhat * mean(dout * xhat))``,
+        the means taken per channel over (N, H, W). With ``training=False``
+        the statistics are the moving ones, constants:
+        ``dx = gamma / sqrt(moving_var + eps) * dout``.
+
+    Raises:
+        ValueError: as batch_norm for bad arguments; dout of another shape than x.
+    """
+    x, gamma, _, moving_mean, moving_var, _ = batch_norm_geometry(
+        x, gamma, None, moving_mean, moving_var, 0.5, epsilon)
+    dout = _check_dout(dout, x.shape, "batch_norm").astype(x.dtype, copy=False)
+    if training:
+        mean, var = channel_moments(x)
+    else:
+        mean, var = moving_mean, moving_var
+    inv_std = 1 / np.sqrt(var + x.dtype.type(epsilon))
+    xhat = (x - mean) * inv_std
+    dbeta = channel_sums(dout)
+    dgamma = channel_sums(dout * xhat)
+    if training:
+        count = x.dtype.type(x.size // x.shape[-1])
+        dx = (gamma * inv_std / count) * (count * dout - dbeta - xhat * dgamma)
+    else:
+        dx = dout * (gamma * inv_std)
+    return dx, dgamma, dbeta

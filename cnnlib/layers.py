@@ -2,18 +2,27 @@
 
 Every layer has
 
-    forward(x, training=False)  computes the output and remembers what backward needs
+    forward(x, training=False)  computes the output and remembers what backward needs;
+                                ``training=True`` is what ``fit`` passes (Dropout drops,
+                                BatchNormalization uses and updates batch statistics)
     backward(dout)              returns dL/dx and fills ``grads`` (same keys as ``params``);
                                 ``input_grad=False`` may skip dL/dx (a model's first layer
                                 needs none) and then returns None
-    params, grads               dicts of arrays, e.g. {"kernel": ..., "bias": ...}
+    params, grads               dicts of arrays, e.g. {"kernel": ..., "bias": ...}: the
+                                weights training changes, and their gradients
+    state                       weights that are not trained but updated by forward
+                                (BatchNormalization's moving_mean and moving_variance)
+    weights()                   [(name, array)] of params and state, in Keras's order
     build(input_shape)          creates the weights for inputs of that shape (one
                                 example, no batch axis) and returns the output shape
 
 The arguments have Keras's names (``filters``, ``kernel_size``, ``strides``,
-``padding``, ``dilation_rate``, ``units``, ``rate``), the weights Keras's names
-and layouts (``kernel`` HWIO or (in, out), ``bias``), so that
-:func:`cnnlib.keras_bridge.to_keras` can copy them one to one.
+``padding``, ``dilation_rate``, ``units``, ``rate``, ``depth_multiplier``,
+``momentum``, ``epsilon``), the weights Keras's names and layouts (``kernel``
+HWIO or (in, out), ``bias``, ``depthwise_kernel``, ``pointwise_kernel``,
+``gamma``, ``beta``, ``moving_mean``, ``moving_variance``), so that
+:func:`cnnlib.keras_bridge.to_keras` can copy them one to one. Networks that
+are not a chain (residual blocks) are in :mod:`cnnlib.blocks`.
 
 Weights are created on the first ``forward`` (or by ``Sequential``), when the
 number of input channels is known. ``seed`` makes the initialization
@@ -24,10 +33,11 @@ import math
 
 import numpy as np
 
-from . import backprop, ops, shapes
+from . import backprop, conv_variants, conv_variants_backprop, ops, shapes
 
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "ReLU", "Flatten", "Dense", "Dropout",
-           "INITIALIZERS", "initialize"]
+           "BatchNormalization", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "DepthwiseConv2D",
+           "SeparableConv2D", "Conv2DTranspose", "INITIALIZERS", "initialize", "kernel_fans", "unique_names"]
 
 
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros")
@@ -36,10 +46,27 @@ INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "z
 def initialize(name, shape, fan_in, fan_out, rng, dtype="float32"):
     """Random weights of ``shape`` for a layer with the given fan-in and fan-out.
 
-    ``he_*`` keeps the variance of ReLU activations steady (var = 2 / fan_in);
-    ``glorot_*`` (Keras's default) balances forward and backward
-    (var = 2 / (fan_in + fan_out)). The uniform versions draw from
-    [-limit, limit] with limit = sqrt(3 var); the normal ones from N(0, var).
+    Why these variances. A unit computes ``y = sum_i w_i x_i`` over ``fan_in``
+    inputs. With weights and inputs independent, the weights of mean 0:
+
+        Var(y) = fan_in * Var(w) * E[x^2]
+
+    - **He** (He et al., 2015), for ReLU networks: after a ReLU,
+      ``E[x^2] = Var(y_prev) / 2`` (half of a symmetric input is zeroed), so
+      ``Var(w) = 2 / fan_in`` keeps the variance the same from layer to layer;
+      with less it shrinks geometrically with depth, with more it explodes.
+    - **Glorot** (Glorot and Bengio, 2010), Keras's default: keeping the
+      forward variance needs ``Var(w) = 1 / fan_in``; keeping the variance of
+      the gradients flowing back needs ``1 / fan_out``; the compromise is
+      ``Var(w) = 2 / (fan_in + fan_out)``. It was derived for tanh-like units
+      and is half of He's for a square layer, so in a deep ReLU stack the
+      activations shrink by about 2x per layer (``tests/test_layers.py`` measures it).
+
+    The ``*_uniform`` versions draw from [-limit, limit] with
+    ``limit = sqrt(3 * Var)`` (a uniform distribution on [-a, a] has variance
+    a^2 / 3); the ``*_normal`` ones from N(0, Var). For a conv kernel
+    (KH, KW, C_in, C_out), fan_in = KH*KW*C_in and fan_out = KH*KW*C_out
+    (:func:`kernel_fans`).
 
     Raises:
         ValueError: an unknown initializer name.
@@ -54,6 +81,22 @@ def initialize(name, shape, fan_in, fan_out, rng, dtype="float32"):
     return (rng.standard_normal(shape) * math.sqrt(var)).astype(dtype)
 
 
+def kernel_fans(shape):
+    """``(fan_in, fan_out)`` of a weight array, as Keras computes them.
+
+    A dense kernel (D, M) has fan_in D and fan_out M; a kernel with more axes
+    (KH, KW, ..., A, B) has fan_in ``KH*KW*...*A`` and fan_out ``KH*KW*...*B``:
+    the receptive field times the last two axes. For a depthwise kernel
+    (KH, KW, C, M) that is KH*KW*C and KH*KW*M; for a transposed kernel
+    (KH, KW, C_out, C_in), KH*KW*C_out and KH*KW*C_in (Keras's own rule).
+    """
+    shape = tuple(int(n) for n in shape)
+    if len(shape) < 2:
+        raise ValueError(f"a weight array needs at least 2 axes for its fans, got shape {shape}")
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
 def _initializer_name(name):
     if name not in INITIALIZERS:
         raise ValueError(f"kernel_initializer must be one of {INITIALIZERS}, got {name!r}")
@@ -64,6 +107,21 @@ def _positive_int(name, value):
     return shapes._check_int(name, value, 1)
 
 
+def unique_names(layers):
+    """Rename layers in place so that no two share a name, Keras's way: conv2d, conv2d_1, conv2d_2, ...
+
+    A name already taken gets the first free ``_<k>`` suffix, so a layer that is
+    already called ``conv2d_1`` keeps that name and a later ``conv2d`` skips it.
+    """
+    taken = set()
+    for layer in layers:
+        base, k = layer.name, 0
+        while layer.name in taken:
+            k += 1
+            layer.name = f"{base}_{k}"
+        taken.add(layer.name)
+
+
 class Layer:
     """Base class: a layer without weights that passes its input through unchanged."""
 
@@ -71,7 +129,7 @@ class Layer:
         self.name = name or type(self).__name__.lower()
         self.seed = seed
         self.dtype = None if dtype is None else np.dtype(dtype)
-        self.params, self.grads = {}, {}
+        self.params, self.grads, self.state = {}, {}, {}
         self.input_shape = self.output_shape = None
         self._input = None
 
@@ -131,8 +189,16 @@ class Layer:
     def __call__(self, x, training=False):
         return self.forward(x, training=training)
 
+    def weights(self):
+        """[(name, array)] of every weight, trained (params) then not (state): Keras's order."""
+        return list(self.params.items()) + list(self.state.items())
+
     def count_params(self):
-        """Number of weights (0 until built for layers that have weights)."""
+        """Number of weights, trained or not, as Keras counts them (0 until built)."""
+        return int(sum(a.size for _, a in self.weights()))
+
+    def count_trainable_params(self):
+        """Number of weights training changes (the ones in ``params``)."""
         return int(sum(p.size for p in self.params.values()))
 
     def _config(self):
@@ -142,7 +208,73 @@ class Layer:
         return f"{type(self).__name__}({self._config()})"
 
 
-class Conv2D(Layer):
+def _conv_padding(padding):
+    """A conv layer's padding argument, checked: a mode name in lower case, or explicit amounts."""
+    if isinstance(padding, str):
+        if padding.lower() not in shapes.PADDING_MODES:
+            raise ValueError(f"padding must be one of {shapes.PADDING_MODES} or explicit amounts, "
+                             f"got {padding!r}")
+        return padding.lower()
+    ops._spatial_padding(padding, "padding")
+    return padding
+
+
+def _conv_output_hw(layer, input_shape):
+    """(OH, OW) of a convolution layer with kernel_size, strides, padding and dilation_rate."""
+    if len(input_shape) != 3:
+        raise ValueError(f"{layer.name} needs inputs of shape (H, W, C), got {input_shape}")
+    probe = np.empty((1, *input_shape[:2], 1), dtype=np.uint8)   # shapes only, never computed on
+    pads = ops._window_padding(probe.shape, layer.kernel_size, layer.padding, layer.strides,
+                               layer.dilation_rate)
+    return ops._output_hw(probe.shape, layer.kernel_size, pads, layer.strides, layer.dilation_rate,
+                          ("kernel_size[0]", "kernel_size[1]"))
+
+
+class _Convolution(Layer):
+    """What the convolution layers share: the geometry arguments, the weights by name, forward and backward.
+
+    A subclass names its op and backward op (``forward_op(x, *kernels, bias, *geometry)`` and
+    ``backward_op(dout, x, *kernels, *geometry) -> (dx, *dkernels, dbias)``), its kernels' names in
+    ``kernel_names``, and creates them in ``_create_weights``.
+    """
+
+    kernel_names = ("kernel",)
+
+    def __init__(self, default_name, kernel_size, strides, padding, dilation_rate, use_bias, seed, name, dtype):
+        super().__init__(name or default_name, seed, dtype)
+        self.kernel_size = ops._pair("kernel_size", kernel_size)
+        self.strides = ops._pair("strides", strides)
+        self.dilation_rate = ops._pair("dilation_rate", dilation_rate)
+        self.padding = _conv_padding(padding)
+        self.use_bias = bool(use_bias)
+
+    def _geometry(self):
+        return self.strides, self.padding, self.dilation_rate
+
+    def _bias(self, size):
+        if self.use_bias:
+            self.params["bias"] = np.zeros(size, dtype=self.dtype)
+
+    def forward(self, x, training=False):
+        x = self._remember(x)        # builds the weights on first use
+        kernels = [self.params[key] for key in self.kernel_names]
+        return self.forward_op(x, *kernels, self.params.get("bias"), *self._geometry())
+
+    def backward(self, dout, input_grad=True):
+        kernels = [self.params[key] for key in self.kernel_names]
+        dx, *dkernels, db = self.backward_op(dout, self._saved_input(), *kernels, *self._geometry())
+        self.grads.update(zip(self.kernel_names, dkernels))
+        if self.use_bias:
+            self.grads["bias"] = db
+        return dx
+
+    def _config(self):
+        return (f"{getattr(self, 'filters', '')}{', ' if hasattr(self, 'filters') else ''}"
+                f"kernel_size={self.kernel_size}, strides={self.strides}, padding={self.padding!r}" +
+                (f", dilation_rate={self.dilation_rate}" if self.dilation_rate != (1, 1) else ""))
+
+
+class Conv2D(_Convolution):
     """2-D convolution: :func:`cnnlib.ops.conv2d` with a kernel (KH, KW, C_in, filters) and a bias.
 
     Arguments:
@@ -157,64 +289,31 @@ class Conv2D(Layer):
     Input (N, H, W, C_in), output (N, OH, OW, filters).
     """
 
+    forward_op, backward_op = staticmethod(ops.conv2d), staticmethod(backprop.conv2d_backward)
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  use_bias=True, kernel_initializer="glorot_uniform", seed=None, name=None, dtype=None):
-        super().__init__(name or "conv2d", seed, dtype)
+        super().__init__("conv2d", kernel_size, strides, padding, dilation_rate, use_bias, seed, name, dtype)
         self.filters = _positive_int("filters", filters)
-        self.kernel_size = ops._pair("kernel_size", kernel_size)
-        self.strides = ops._pair("strides", strides)
-        self.dilation_rate = ops._pair("dilation_rate", dilation_rate)
-        if isinstance(padding, str):
-            if padding.lower() not in shapes.PADDING_MODES:
-                raise ValueError(f"padding must be one of {shapes.PADDING_MODES} or explicit amounts, "
-                                 f"got {padding!r}")
-            padding = padding.lower()
-        else:
-            ops._spatial_padding(padding, "padding")
-        self.padding = padding
-        self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializer_name(kernel_initializer)
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"{self.name} needs inputs of shape (H, W, C), got {input_shape}")
-        probe = np.empty((1, *input_shape[:2], 1), dtype=np.uint8)   # shapes only, never computed on
-        pads = ops._window_padding(probe.shape, self.kernel_size, self.padding, self.strides,
-                                   self.dilation_rate)
-        oh, ow = ops._output_hw(probe.shape, self.kernel_size, pads, self.strides, self.dilation_rate,
-                                ("kernel_size[0]", "kernel_size[1]"))
+        oh, ow = _conv_output_hw(self, input_shape)
         return (oh, ow, self.filters)
 
     def _create_weights(self, input_shape, rng):
-        kh, kw = self.kernel_size
-        c_in = input_shape[2]
-        shape = (kh, kw, c_in, self.filters)
-        self.params["kernel"] = initialize(self.kernel_initializer, shape, kh * kw * c_in,
-                                           kh * kw * self.filters, rng, self.dtype)
-        if self.use_bias:
-            self.params["bias"] = np.zeros(self.filters, dtype=self.dtype)
-
-    def forward(self, x, training=False):
-        x = self._remember(x)
-        return ops.conv2d(x, self.params["kernel"], self.params.get("bias"),
-                          self.strides, self.padding, self.dilation_rate)
+        shape = (*self.kernel_size, input_shape[2], self.filters)
+        self.params["kernel"] = initialize(self.kernel_initializer, shape, *kernel_fans(shape), rng, self.dtype)
+        self._bias(self.filters)
 
     def backward(self, dout, input_grad=True):
-        args = (dout, self._saved_input(), self.params["kernel"], self.strides, self.padding,
-                self.dilation_rate)
         if input_grad:
-            dx, dw, db = backprop.conv2d_backward(*args)
-        else:
-            dx, (dw, db) = None, backprop.conv2d_weight_grad(*args)
+            return super().backward(dout)
+        dw, db = backprop.conv2d_weight_grad(dout, self._saved_input(), self.params["kernel"], *self._geometry())
         self.grads["kernel"] = dw
         if self.use_bias:
             self.grads["bias"] = db
-        return dx
-
-    def _config(self):
-        return (f"{self.filters}, kernel_size={self.kernel_size}, strides={self.strides}, "
-                f"padding={self.padding!r}" +
-                (f", dilation_rate={self.dilation_rate}" if self.dilation_rate != (1, 1) else ""))
+        return None
 
 
 class _Pool2D(Layer):
@@ -358,3 +457,224 @@ class Dropout(Layer):
 
     def _config(self):
         return f"{self.rate}"
+
+
+class BatchNormalization(Layer):
+    """Batch normalization of the last axis (channels): :func:`cnnlib.ops.batch_norm`.
+
+    Arguments:
+        momentum: how slowly the moving averages follow the batch statistics
+            (Keras's default 0.99): ``moving = momentum * moving + (1 - momentum) * batch``.
+        epsilon: added to the variance (Keras's default 1e-3).
+
+    Weights (Keras's names and order): ``gamma`` (ones) and ``beta`` (zeros)
+    are trained; ``moving_mean`` (zeros) and ``moving_variance`` (ones) are
+    ``state``, updated by every ``forward(x, training=True)`` and used by
+    ``forward(x, training=False)``. Input (N, ..., C), output the same shape.
+    """
+
+    def __init__(self, momentum=0.99, epsilon=1e-3, name=None, dtype=None):
+        super().__init__(name or "batch_normalization", None, dtype)
+        ops.batch_norm_geometry(np.zeros((1, 1)), [1], [0], [0], [1], momentum, epsilon)   # checks both
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self._training = False
+
+    def _create_weights(self, input_shape, rng):
+        c = input_shape[-1]
+        self.params["gamma"] = np.ones(c, dtype=self.dtype)
+        self.params["beta"] = np.zeros(c, dtype=self.dtype)
+        self.state["moving_mean"] = np.zeros(c, dtype=self.dtype)
+        self.state["moving_variance"] = np.ones(c, dtype=self.dtype)
+
+    def forward(self, x, training=False):
+        x = self._remember(x)
+        out, mean, var = ops.batch_norm(x, self.params["gamma"], self.params["beta"], self.state["moving_mean"],
+                                        self.state["moving_variance"], training, self.momentum, self.epsilon)
+        if training:   # in place: to_keras and get_weights see the same arrays
+            self.state["moving_mean"][...] = mean
+            self.state["moving_variance"][...] = var
+        self._training = bool(training)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        dx, dgamma, dbeta = backprop.batch_norm_backward(
+            dout, self._saved_input(), self.params["gamma"], self.state["moving_mean"],
+            self.state["moving_variance"], self._training, self.epsilon)
+        self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
+        return dx
+
+    def _config(self):
+        return f"momentum={self.momentum}, epsilon={self.epsilon}"
+
+
+class _GlobalPool2D(Layer):
+    forward_op, backward_op = staticmethod(ops.global_avg_pool2d), staticmethod(backprop.global_avg_pool2d_backward)
+
+    def __init__(self, keepdims=False, name=None):
+        super().__init__(name)
+        self.keepdims = bool(keepdims)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name} needs inputs of shape (H, W, C), got {input_shape}")
+        return (1, 1, input_shape[2]) if self.keepdims else (input_shape[2],)
+
+    def forward(self, x, training=False):
+        return self.forward_op(self._remember(x), self.keepdims)
+
+    def backward(self, dout, input_grad=True):
+        return self.backward_op(dout, self._saved_input(), self.keepdims)
+
+    def _config(self):
+        return "keepdims=True" if self.keepdims else ""
+
+
+class GlobalAveragePooling2D(_GlobalPool2D):
+    """Mean of each channel over the whole image: (N, H, W, C) -> (N, C). No weights.
+
+    What ResNet, Inception and MobileNet put before their classifier instead
+    of Flatten: the head's size no longer depends on the image size.
+    """
+
+    def __init__(self, keepdims=False, name=None):
+        super().__init__(keepdims, name or "global_average_pooling2d")
+
+
+class GlobalMaxPooling2D(_GlobalPool2D):
+    """Largest value of each channel over the whole image: (N, H, W, C) -> (N, C). No weights."""
+
+    forward_op, backward_op = staticmethod(ops.global_max_pool2d), staticmethod(backprop.global_max_pool2d_backward)
+
+    def __init__(self, keepdims=False, name=None):
+        super().__init__(keepdims, name or "global_max_pooling2d")
+
+
+class DepthwiseConv2D(_Convolution):
+    """Depthwise convolution: :func:`cnnlib.conv_variants.depthwise_conv2d`, each channel filtered alone.
+
+    Arguments:
+        kernel_size, strides, padding, dilation_rate, use_bias: as :class:`Conv2D`.
+        depth_multiplier: M, filters per input channel (the output has C*M channels).
+        depthwise_initializer: one of :data:`INITIALIZERS` (Keras's default, glorot_uniform).
+
+    Weights: ``kernel`` (KH, KW, C, M) and ``bias`` (C*M,): Keras 3's names
+    (Keras 2 called the kernel ``depthwise_kernel``). Input (N, H, W, C),
+    output (N, OH, OW, C*M).
+    """
+
+    forward_op = staticmethod(conv_variants.depthwise_conv2d)
+    backward_op = staticmethod(conv_variants_backprop.depthwise_conv2d_backward)
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, dilation_rate=1,
+                 use_bias=True, depthwise_initializer="glorot_uniform", seed=None, name=None, dtype=None):
+        super().__init__("depthwise_conv2d", kernel_size, strides, padding, dilation_rate, use_bias, seed, name,
+                         dtype)
+        self.depth_multiplier = _positive_int("depth_multiplier", depth_multiplier)
+        self.depthwise_initializer = _initializer_name(depthwise_initializer)
+
+    def compute_output_shape(self, input_shape):
+        oh, ow = _conv_output_hw(self, input_shape)
+        return (oh, ow, input_shape[2] * self.depth_multiplier)
+
+    def _create_weights(self, input_shape, rng):
+        shape = (*self.kernel_size, input_shape[2], self.depth_multiplier)
+        self.params["kernel"] = initialize(self.depthwise_initializer, shape, *kernel_fans(shape), rng, self.dtype)
+        self._bias(input_shape[2] * self.depth_multiplier)
+
+    def _config(self):
+        return f"{super()._config()}, depth_multiplier={self.depth_multiplier}"
+
+
+class SeparableConv2D(_Convolution):
+    """Depthwise separable convolution: :func:`cnnlib.conv_variants.separable_conv2d`.
+
+    A depthwise convolution (no bias) followed by a 1x1 convolution to
+    ``filters`` channels: MobileNet's and Xception's layer.
+
+    Arguments:
+        filters: output channels F.
+        kernel_size, strides, padding, dilation_rate, use_bias: as :class:`Conv2D` (of the depthwise step).
+        depth_multiplier: M, depthwise filters per input channel.
+        depthwise_initializer, pointwise_initializer: one of :data:`INITIALIZERS`.
+
+    Weights: ``depthwise_kernel`` (KH, KW, C, M), ``pointwise_kernel``
+    (1, 1, C*M, F), ``bias`` (F,): KH*KW*C*M + C*M*F + F numbers where a
+    Conv2D needs KH*KW*C*F + F. Input (N, H, W, C), output (N, OH, OW, F).
+    """
+
+    kernel_names = ("depthwise_kernel", "pointwise_kernel")
+    forward_op = staticmethod(conv_variants.separable_conv2d)
+    backward_op = staticmethod(conv_variants_backprop.separable_conv2d_backward)
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", depth_multiplier=1, dilation_rate=1,
+                 use_bias=True, depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 seed=None, name=None, dtype=None):
+        super().__init__("separable_conv2d", kernel_size, strides, padding, dilation_rate, use_bias, seed, name,
+                         dtype)
+        self.filters = _positive_int("filters", filters)
+        self.depth_multiplier = _positive_int("depth_multiplier", depth_multiplier)
+        self.depthwise_initializer = _initializer_name(depthwise_initializer)
+        self.pointwise_initializer = _initializer_name(pointwise_initializer)
+
+    def compute_output_shape(self, input_shape):
+        oh, ow = _conv_output_hw(self, input_shape)
+        return (oh, ow, self.filters)
+
+    def _create_weights(self, input_shape, rng):
+        depth = (*self.kernel_size, input_shape[2], self.depth_multiplier)
+        point = (1, 1, input_shape[2] * self.depth_multiplier, self.filters)
+        for key, init, shape in (("depthwise_kernel", self.depthwise_initializer, depth),
+                                 ("pointwise_kernel", self.pointwise_initializer, point)):
+            self.params[key] = initialize(init, shape, *kernel_fans(shape), rng, self.dtype)
+        self._bias(self.filters)
+
+    def _config(self):
+        return f"{super()._config()}, depth_multiplier={self.depth_multiplier}"
+
+
+class Conv2DTranspose(_Convolution):
+    """Transposed convolution: :func:`cnnlib.conv_variants.conv2d_transpose`; a small input grows.
+
+    Arguments:
+        filters: output channels.
+        kernel_size, strides, dilation_rate, use_bias, kernel_initializer: as :class:`Conv2D`.
+        padding: ``"valid"``, ``"same"``, ``"full"`` or explicit amounts: the
+            padding of the convolution this one transposes (it crops the output).
+        output_padding: None, int or pair, each below the stride: picks the
+            output size (:func:`cnnlib.shapes.conv_transpose_output_size`).
+
+    Weights: ``kernel`` (KH, KW, filters, C_in), Keras's layout for this
+    layer (output channels before input channels), and ``bias`` (filters,).
+    Input (N, H, W, C_in), output (N, OH, OW, filters); with "same" padding and
+    no output padding OH = H * strides[0].
+    """
+
+    forward_op = staticmethod(conv_variants.conv2d_transpose)
+    backward_op = staticmethod(conv_variants_backprop.conv2d_transpose_backward)
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, dilation_rate=1,
+                 use_bias=True, kernel_initializer="glorot_uniform", seed=None, name=None, dtype=None):
+        super().__init__("conv2d_transpose", kernel_size, strides, padding, dilation_rate, use_bias, seed, name,
+                         dtype)
+        self.filters = _positive_int("filters", filters)
+        self.output_padding = None if output_padding is None else ops._pair("output_padding", output_padding, 0)
+        self.kernel_initializer = _initializer_name(kernel_initializer)
+
+    def _geometry(self):
+        return self.strides, self.padding, self.output_padding, self.dilation_rate
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name} needs inputs of shape (H, W, C), got {input_shape}")
+        probe = np.empty((1, *input_shape[:2], 1), dtype=np.float32)   # shapes only
+        kernel = np.empty((*self.kernel_size, 1, 1), dtype=np.float32)
+        *_, (oh, ow) = conv_variants.transpose_geometry(probe, kernel, None, *self._geometry())
+        return (oh, ow, self.filters)
+
+    def _create_weights(self, input_shape, rng):
+        shape = (*self.kernel_size, self.filters, input_shape[2])
+        self.params["kernel"] = initialize(self.kernel_initializer, shape, *kernel_fans(shape), rng, self.dtype)
+        self._bias(self.filters)
+
+    def _config(self):
+        return super()._config() + (f", output_padding={self.output_padding}" if self.output_padding else "")

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from . import backprop, ops, shapes
-from .layers import Layer
+from .layers import Layer, unique_names
 from .optim import Adam
 
 __all__ = ["Sequential", "History"]
@@ -80,14 +80,7 @@ class Sequential:
 
     def _unique_names(self):
         """Keras's convention: conv2d, conv2d_1, conv2d_2, ..."""
-        seen = {}
-        for layer in self.layers:
-            base = layer.name
-            if base in seen:
-                seen[base] += 1
-                layer.name = f"{base}_{seen[base]}"
-            else:
-                seen[base] = 0
+        unique_names(self.layers)
 
     @property
     def built(self):
@@ -136,13 +129,21 @@ class Sequential:
         """The gradient arrays, in the order of :meth:`parameters`."""
         return [layer.grads[key] for layer in self.layers for key in layer.params]
 
+    def all_weights(self):
+        """List of (layer name, weight name, array) for every weight, trained or not, in Keras's order.
+
+        The trained ones (:meth:`parameters`) and the ones forward updates
+        (BatchNormalization's moving statistics), layer by layer.
+        """
+        return [(layer.name, key, value) for layer in self.layers for key, value in layer.weights()]
+
     def get_weights(self):
-        """Copies of every weight array, in the order of :meth:`parameters` (Keras's order)."""
-        return [value.copy() for _, _, value in self.parameters()]
+        """Copies of every weight array, in the order of :meth:`all_weights` (Keras's ``get_weights`` order)."""
+        return [value.copy() for _, _, value in self.all_weights()]
 
     def set_weights(self, weights):
-        """Overwrite the weights with arrays given in the order of :meth:`parameters`."""
-        current = self.parameters()
+        """Overwrite the weights with arrays given in the order of :meth:`all_weights`."""
+        current = self.all_weights()
         weights = list(weights)
         if len(weights) != len(current):
             raise ValueError(f"expected {len(current)} arrays, got {len(weights)}")
@@ -153,26 +154,52 @@ class Sequential:
             value[...] = new
 
     def count_params(self):
+        """Number of weights, trained or not (Keras's "Total params")."""
         return sum(layer.count_params() for layer in self.layers)
+
+    def count_trainable_params(self):
+        """Number of weights training changes (Keras's "Trainable params")."""
+        return sum(layer.count_trainable_params() for layer in self.layers)
 
     # -- reading the architecture ---------------------------------------------
 
-    def table(self):
-        """One row per layer: (name, type, output shape with None for the batch, parameters)."""
-        self._require_built("table")
-        return [(layer.name, type(layer).__name__, (None, *layer.output_shape), layer.count_params())
-                for layer in self.layers]
+    def table(self, expand_nested=False):
+        """One row per layer: (name, type, output shape with None for the batch, parameters).
 
-    def summary(self, print_fn=print):
-        """Print a table of layers, output shapes and parameter counts, as Keras's summary does."""
-        rows = [(f"{name} ({kind})", str(shape), f"{count:,}") for name, kind, shape, count in self.table()]
+        A block (:mod:`cnnlib.blocks`) is one row, with all its weights, as a
+        nested model is in Keras's summary. ``expand_nested=True`` adds a row
+        for each of its layers after it, the name indented by "  " per level.
+        """
+        self._require_built("table")
+        rows = []
+
+        def add(layer, depth):
+            rows.append(("  " * depth + layer.name, type(layer).__name__, (None, *layer.output_shape),
+                         layer.count_params()))
+            if expand_nested:
+                for inner in getattr(layer, "sublayers", lambda: [])():
+                    add(inner, depth + 1)
+        for layer in self.layers:
+            add(layer, 0)
+        return rows
+
+    def summary(self, print_fn=print, expand_nested=False):
+        """Print a table of layers, output shapes and parameter counts, as Keras's summary does.
+
+        The totals are Keras's: every weight, then the trained ones and the
+        others (BatchNormalization's moving statistics) apart.
+        """
+        rows = [(f"{name} ({kind})", str(shape), f"{count:,}")
+                for name, kind, shape, count in self.table(expand_nested)]
         header = ("Layer (type)", "Output Shape", "Param #")
         widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(3)]
         line = "-" * sum(widths)
         fmt = lambda r: f"{r[0]:<{widths[0]}}{r[1]:<{widths[1]}}{r[2]:>{widths[2]}}"  # noqa: E731
+        total, trainable = self.count_params(), self.count_trainable_params()
         text = [f'Model: "sequential"  input (None, {", ".join(map(str, self.input_shape))})',
                 line, fmt(header), "=" * sum(widths), *map(fmt, rows), "=" * sum(widths),
-                f"Total params: {self.count_params():,}"]
+                f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                f"Non-trainable params: {total - trainable:,}"]
         print_fn("\n".join(text))
 
     # -- training -------------------------------------------------------------
@@ -217,9 +244,16 @@ class Sequential:
             verbose: 1 shows a progress bar per epoch (a widget in a notebook,
                 text in a terminal), 0 shows nothing.
 
+        Training and inference differ for some layers: every training step
+        runs them with ``training=True`` (Dropout drops, BatchNormalization
+        normalizes with the batch's statistics and moves its moving averages),
+        while the validation after each epoch, ``evaluate`` and ``predict``
+        run with ``training=False`` (no dropout, the moving averages), as Keras does.
+
         Returns:
             A :class:`History` with the mean training loss and accuracy of each
-            epoch (as Keras reports them: averaged over the epoch's batches),
+            epoch (as Keras reports them: averaged over the epoch's batches,
+            computed in training mode),
             the validation loss and accuracy, and the elapsed time.
 
         Raises:

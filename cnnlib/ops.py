@@ -15,8 +15,9 @@ functions that need fractions (sigmoid, softmax, average pooling) turn integer
 input into float64.
 
 Read in this order: padding, one convolution step, the loop version of a conv
-layer, the vectorized one, the 2-D teaching versions, pooling, activations, and
-the dense head.
+layer, the vectorized one, the 2-D teaching versions, pooling (windows, then
+global), activations, the dense head, and batch normalization. Depthwise,
+separable and transposed convolutions are in :mod:`cnnlib.conv_variants`.
 """
 
 import math
@@ -39,6 +40,8 @@ __all__ = [
     "pool2d",
     "max_pool2d",
     "avg_pool2d",
+    "global_avg_pool2d",
+    "global_max_pool2d",
     "relu",
     "sigmoid",
     "tanh",
@@ -48,6 +51,10 @@ __all__ = [
     "dense_geometry",
     "dense",
     "flatten",
+    "channel_sums",
+    "channel_moments",
+    "batch_norm_geometry",
+    "batch_norm",
 ]
 
 
@@ -530,6 +537,40 @@ def avg_pool2d(x, pool_size=2, stride=None, padding=0):
     return pool2d(x, pool_size, stride, padding, mode="avg")
 
 
+def _check_images(x):
+    x = _as_real_array("x", x)
+    _check_ndim("x", x, 4, "NHWC (batch, height, width, channels)")
+    if 0 in x.shape:
+        raise ValueError(f"x must not be empty, got shape {x.shape}")
+    return x
+
+
+def global_avg_pool2d(x, keepdims=False):
+    """Mean of each channel over the whole image: one number per channel (Keras's GlobalAveragePooling2D).
+
+    Arguments:
+        x: input, shape (N, H, W, C).
+        keepdims: keep the spatial axes as size 1.
+
+    Returns:
+        (N, C), or (N, 1, 1, C) with ``keepdims``; x's floating dtype
+        (integers give float64).
+
+    Raises:
+        ValueError: x is not 4-D or is empty.
+    """
+    x = _as_float(_check_images(x))
+    return x.mean(axis=(1, 2), keepdims=keepdims)
+
+
+def global_max_pool2d(x, keepdims=False):
+    """Largest value of each channel over the whole image (Keras's GlobalMaxPooling2D).
+
+    Same arguments and shapes as :func:`global_avg_pool2d`; x's dtype.
+    """
+    return _check_images(x).max(axis=(1, 2), keepdims=keepdims)
+
+
 # ---------------------------------------------------------------------------
 # Activations
 # ---------------------------------------------------------------------------
@@ -675,3 +716,104 @@ def dense(x, w, b=None):
     """
     x, w, b = dense_geometry(x, w, b)
     return x @ w + b
+
+
+# ---------------------------------------------------------------------------
+# Batch normalization
+# ---------------------------------------------------------------------------
+
+def batch_norm_geometry(x, gamma, beta, moving_mean, moving_var, momentum=0.99, epsilon=1e-3):
+    """Check a batch_norm call; return ``(x, gamma, beta, moving_mean, moving_var, axes)`` cast to x's
+    floating dtype, ``axes`` being every axis but the last (the ones the statistics run over).
+
+    Shared by :func:`batch_norm` and its backward pass, so both refuse the same calls.
+    ``beta`` may be None (the backward pass does not need it).
+    """
+    x = _as_float(_as_real_array("x", x))
+    if x.ndim < 2 or 0 in x.shape:
+        raise ValueError(f"x must be a non-empty batch with channels last, (N, ..., C), got shape {x.shape}")
+    c = x.shape[-1]
+    vectors = []
+    for name, v in (("gamma", gamma), ("beta", beta), ("moving_mean", moving_mean), ("moving_var", moving_var)):
+        if v is None and name == "beta":
+            vectors.append(None)
+            continue
+        v = _as_real_array(name, v)
+        if v.shape != (c,):
+            raise ValueError(f"{name} must have shape ({c},), one value per channel of x "
+                             f"(x.shape={x.shape}), got {v.shape}")
+        vectors.append(v.astype(x.dtype, copy=False))
+    if np.any(vectors[3] < 0):
+        raise ValueError(f"moving_var must be >= 0 (it is a variance), got {vectors[3].min()}")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.number)) or not 0 <= momentum <= 1:
+        raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.number)) or not epsilon > 0:
+        raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")
+    return (x, *vectors, tuple(range(x.ndim - 1)))
+
+
+def channel_sums(x):
+    """Sum of x over every axis but the last: one number per channel, shape (C,).
+
+    Computed as one matrix-vector product with a vector of ones (several times
+    faster than ``x.sum(axis=(0, 1, 2))`` on NHWC arrays on the course machine,
+    and summed in BLAS's blocks, so float32 keeps its precision).
+    """
+    rows = np.reshape(x, (-1, x.shape[-1]))
+    return np.ones(rows.shape[0], dtype=x.dtype) @ rows
+
+
+def channel_moments(x):
+    """Per-channel mean and biased variance of x over every axis but the last: ``(mean, var)``, each (C,)."""
+    count = x.dtype.type(x.size // x.shape[-1])
+    mean = channel_sums(x) / count
+    centered = x - mean
+    centered *= centered
+    return mean, channel_sums(centered) / count
+
+
+def batch_norm(x, gamma, beta, moving_mean, moving_var, training=False, momentum=0.99, epsilon=1e-3):
+    """Batch normalization of every channel, as Keras's BatchNormalization computes it.
+
+    Each channel c is normalized over every other axis (N, H and W for NHWC
+    images; N for (N, C) features), then scaled and shifted:
+
+        out = gamma[c] * (x - mean[c]) / sqrt(var[c] + epsilon) + beta[c]
+
+    - ``training=True``: mean and var are the batch's own statistics over
+      (N, H, W), the variance *biased* (divided by the number of values, not
+      one less), and the moving averages move towards them:
+      ``new = momentum * moving + (1 - momentum) * batch``.
+    - ``training=False`` (inference): mean and var are ``moving_mean`` and
+      ``moving_var``, which come back unchanged.
+
+    Arguments:
+        x: input, shape (N, ..., C): (N, H, W, C) images or (N, C) features.
+        gamma, beta: scale and shift, shape (C,).
+        moving_mean, moving_var: the running statistics, shape (C,).
+        training: use the batch's statistics and update the running ones.
+        momentum: in [0, 1]; Keras's default 0.99 (the running averages
+            forget slowly).
+        epsilon: > 0, added to the variance; Keras's default 1e-3.
+
+    Returns:
+        ``(out, new_moving_mean, new_moving_var)``: out of x's shape, the
+        statistics of shape (C,) (new arrays; the arguments are not changed),
+        all in x's floating dtype.
+
+    Raises:
+        ValueError: shapes that do not match x's channel count, a negative
+            moving_var, momentum outside [0, 1] or epsilon <= 0.
+    """
+    x, gamma, beta, moving_mean, moving_var, _ = batch_norm_geometry(
+        x, gamma, beta, moving_mean, moving_var, momentum, epsilon)
+    if training:
+        mean, var = channel_moments(x)
+        m = x.dtype.type(momentum)
+        new_mean = moving_mean * m + mean * (1 - m)
+        new_var = moving_var * m + var * (1 - m)
+    else:
+        mean, var = moving_mean, moving_var
+        new_mean, new_var = moving_mean.copy(), moving_var.copy()
+    scale = gamma / np.sqrt(var + x.dtype.type(epsilon))
+    return (x - mean) * scale + beta, new_mean, new_var

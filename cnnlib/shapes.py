@@ -26,6 +26,8 @@ __all__ = [
     "same_padding",
     "full_padding",
     "pool_output_size",
+    "conv_transpose_output_size",
+    "conv_transpose_padding",
     "conv_param_count",
     "receptive_field",
 ]
@@ -201,6 +203,103 @@ def pool_output_size(n, pool_size, stride=None, padding=0):
     """
     stride = pool_size if stride is None else stride
     return _output_size(n, pool_size, padding, stride, 1, False, "pool_size")
+
+
+def _transpose_geometry(n, k, padding, stride, dilation, output_padding):
+    """``(output_size, before, after, extra)`` of a transposed convolution along one axis.
+
+    ``before``/``after`` are the zeros the matching forward convolution (on an
+    input of ``output_size``) adds; ``extra`` is the output padding actually
+    used (the rows at the end that the forward convolution's stride skips).
+    """
+    n = _check_int("n", n, 1)
+    ke = effective_kernel_size(k, dilation)
+    stride = _check_int("stride", stride, 1)
+    extra = None
+    if output_padding is not None:
+        extra = _check_int("output_padding", output_padding, 0)
+        if extra >= stride:
+            raise ValueError(f"output_padding must be smaller than the stride: got {extra} with stride "
+                             f"{stride}; adding a whole stride would make the forward convolution give "
+                             f"{n + 1} outputs instead of {n}")
+    if isinstance(padding, str) and padding.lower() == "same":
+        out = n * stride if extra is None else (n - 1) * stride + ke % 2 + extra
+        # TensorFlow's SAME gives ceil(out / stride) outputs: the forward conv must map out back to n.
+        if out < 1 or -(-out // stride) != n:
+            lowest = 1 - ke % 2
+            fix = (f"use output_padding between {lowest} and {stride - 1}, or None" if lowest <= stride - 1
+                   else "with this stride and an even kernel only output_padding=None works")
+            raise ValueError(
+                f"padding='same' with output_padding={extra} gives output size (n-1)*S + K_eff % 2 + "
+                f"output_padding = {(n - 1) * stride} + {ke % 2} + {extra} = {out}, and a 'same' "
+                f"convolution of {out} pixels with stride {stride} gives {-(-out // stride)} outputs, "
+                f"not {n}: {fix}")
+        before, after = padding_amounts(out, k, "same", stride, dilation)
+    else:
+        before, after = padding_amounts(n, k, padding, stride, dilation)
+        if extra is None:   # Keras's default for 'valid': the output covers n strides at least
+            extra = max(stride - ke, 0) if isinstance(padding, str) and padding.lower() == "valid" else 0
+        out = (n - 1) * stride + ke - before - after + extra
+        if out < 1:
+            raise ValueError(
+                f"the padding removes more than the transposed convolution produces: (n-1)*S + K_eff "
+                f"- padding + output_padding = {(n - 1) * stride} + {ke} - {before + after} + {extra} "
+                f"= {out} < 1")
+    return out, before, after, out - ((n - 1) * stride + ke - before - after)
+
+
+def conv_transpose_output_size(n, k, padding=0, stride=1, dilation=1, output_padding=None):
+    """Output size of a transposed convolution along one axis.
+
+    A transposed convolution maps an input of size ``n`` back to a size ``O``
+    that a convolution with the same ``k``, ``padding``, ``stride`` and
+    ``dilation`` would turn into ``n``. Several sizes do (the forward
+    formula rounds down), so ``output_padding`` (0 <= a < stride) picks one:
+
+        O = (n - 1) * S + D(K - 1) + 1 - P_before - P_after + a
+
+    which is the relation of Dumoulin and Visin's convolution-arithmetic guide,
+    ``o' = s(i' - 1) + a + k - 2p``.
+
+    Arguments:
+        n: input size, >= 1.
+        k: kernel size, >= 1.
+        padding: an int, ``(before, after)``, ``"valid"`` (0), ``"full"``
+            (``D(K-1)`` on each side) or ``"same"``. For ``"same"`` the
+            amounts are TensorFlow's SAME for a convolution of ``O`` pixels, and
+            ``O = (n - 1) * S + K_eff % 2 + a`` (Keras's rule).
+        stride, dilation: ints >= 1.
+        output_padding: None or an int in [0, stride). None means Keras's
+            default: ``n * S`` for ``"same"``, ``(n - 1) * S + max(K_eff, S)``
+            for ``"valid"``, and ``a = 0`` for explicit or ``"full"`` padding.
+
+    Returns:
+        The output size, an int >= 1.
+
+    Raises:
+        ValueError: an output padding of a whole stride or more, a padding that
+            removes everything, or a ``"same"`` setting whose size the forward
+            convolution would not map back to ``n``.
+
+    >>> conv_transpose_output_size(7, 3, "same", stride=2)    # upsample 7 -> 14
+    14
+    >>> conv_transpose_output_size(3, 3, 1, stride=2)         # undoes conv_output_size(5, 3, 1, 2)
+    5
+    """
+    return _transpose_geometry(n, k, padding, stride, dilation, output_padding)[0]
+
+
+def conv_transpose_padding(n, k, padding=0, stride=1, dilation=1, output_padding=None):
+    """Padding of the forward convolution that a transposed convolution undoes: ``(before, after, a)``.
+
+    Same arguments as :func:`conv_transpose_output_size`. ``before`` and
+    ``after`` are the zeros the forward convolution, run on an input of the
+    transposed convolution's output size, adds on each side (for ``"same"``
+    they depend on that size); ``a`` is the output padding used: the last
+    ``a`` output pixels are ones the forward convolution's stride skips.
+    """
+    _, before, after, extra = _transpose_geometry(n, k, padding, stride, dilation, output_padding)
+    return before, after, extra
 
 
 def conv_param_count(kh, kw, c_in, c_out, bias=True):

@@ -8,7 +8,9 @@ The file has two halves.
    formula. Tests call them directly, without a browser.
 2. Widget classes, each a thin view over those functions:
 
-   ConvSizeExplorer   sliders for W, K, P, S, D; the formula, the output size, a drawing
+   ConvSizeExplorer   sliders for W, K, P, S, D; the formula, the output size, a drawing;
+                      a transposed mode shows how a small input grows (sizes explained in
+                      :mod:`cnnlib.transposed_sizes`)
    ConvStepper        play through a convolution one output pixel at a time
    KernelPlayground   edit or pick a kernel, see the filtered image and its ReLU
    PoolingExplorer    pool size, stride and mode over a small matrix, window by window
@@ -35,6 +37,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import ops, shapes
+from .transposed_sizes import conv_transpose_axis_layout, conv_transpose_size_formula, explain_conv_transpose_size
 
 __all__ = [
     "LECTURE_IMAGE",
@@ -45,6 +48,9 @@ __all__ = [
     "explain_conv_size",
     "conv_size_formula",
     "layer_summary",
+    "conv_transpose_axis_layout",
+    "explain_conv_transpose_size",
+    "conv_transpose_size_formula",
     "conv_steps",
     "apply_kernel",
     "pool_windows",
@@ -209,7 +215,7 @@ def conv_size_formula(n, k, padding=0, stride=1, dilation=1):
         return f"{line}: the numerator is negative, the kernel does not fit, no output"
 
 
-def layer_summary(h, w, c_in, filters, k, padding=0, stride=1, dilation=1):
+def layer_summary(h, w, c_in, filters, k, padding=0, stride=1, dilation=1, transposed=False, output_padding=None):
     """A whole conv layer: input H×W×C, ``filters`` kernels of k×k×C, output and parameters.
 
     Arguments:
@@ -217,12 +223,15 @@ def layer_summary(h, w, c_in, filters, k, padding=0, stride=1, dilation=1):
         filters: number of kernels (output channels).
         k, padding, stride, dilation: as in :func:`cnnlib.shapes.conv_output_size`,
             the same along both axes.
+        transposed: a transposed convolution instead (Keras's Conv2DTranspose:
+            kernels (k, k, filters, C), sizes from
+            :func:`cnnlib.shapes.conv_transpose_output_size`), with ``output_padding``.
 
     Returns:
         ``(out_shape, params, message)``: out_shape is ``(OH, OW, filters)``
         (None when the kernel does not fit along an axis or an argument is
         invalid), params the count from :func:`cnnlib.shapes.conv_param_count`
-        (None when invalid), and a one-line description. Never raises.
+        (None when invalid; the same for both kinds), and a one-line description. Never raises.
     """
     try:
         params = shapes.conv_param_count(k, k, c_in, filters)
@@ -230,14 +239,16 @@ def layer_summary(h, w, c_in, filters, k, padding=0, stride=1, dilation=1):
         return None, None, f"Invalid setting: {err}."
     sizes = []
     for axis, n in (("height", h), ("width", w)):
-        size, why = explain_conv_size(n, k, padding, stride, dilation)
+        size, why = (explain_conv_transpose_size(n, k, padding, stride, dilation, output_padding) if transposed
+                     else explain_conv_size(n, k, padding, stride, dilation))
         if size is None:
             return None, params, f"Along the {axis}: {why}"
         sizes.append(size)
     out = (sizes[0], sizes[1], filters)
-    return out, params, (f"Input {h}×{w}×{c_in} → {filters} filters of {k}×{k}×{c_in} → output "
-                         f"{out[0]}×{out[1]}×{filters}. Parameters: {k}·{k}·{c_in}·{filters} weights "
-                         f"+ {filters} biases = {params:,}.")
+    kernels = (f"{filters} transposed kernels of {k}×{k}×{filters} (each input channel has one)" if transposed
+               else f"{filters} filters of {k}×{k}×{c_in}")
+    return out, params, (f"Input {h}×{w}×{c_in} → {kernels} → output {out[0]}×{out[1]}×{filters}. "
+                         f"Parameters: {k}·{k}·{c_in}·{filters} weights + {filters} biases = {params:,}.")
 
 
 # ---------------------------------------------------------------------------
@@ -517,14 +528,19 @@ def _widgets():
 # ---------------------------------------------------------------------------
 
 PAD_MODES = ("explicit", "valid", "same", "full")
+EXPLORER_MODES = ("convolution", "transposed")
 
 
 class ConvSizeExplorer(_View):
     """Sliders for W, K, P, S, D; shows the formula, the output size and a drawing.
 
     Controls (ipywidgets; set ``.value`` from code to drive it):
-        ``input_size`` (W), ``kernel_size`` (K), ``padding`` (P, zeros on each
-        side), ``stride`` (S), ``dilation`` (D), ``padding_mode`` (``"explicit"``
+        ``mode`` (``"convolution"``, or ``"transposed"``: how a transposed
+        convolution grows an input of size W), ``input_size`` (W),
+        ``kernel_size`` (K), ``padding`` (P, zeros on each side; in transposed
+        mode the padding of the convolution it undoes), ``stride`` (S),
+        ``dilation`` (D), ``output_padding`` (transposed mode only: None for
+        Keras's default, or 0 to 7), ``padding_mode`` (``"explicit"``
         uses the padding slider; ``"valid"``, ``"same"`` and ``"full"`` set it,
         and follow the other sliders), ``view`` (``"one axis"`` or ``"whole
         layer"``), and for the layer view ``channels`` (C) and ``filters``.
@@ -536,7 +552,7 @@ class ConvSizeExplorer(_View):
     """
 
     def __init__(self, input_size=7, kernel_size=3, padding=0, stride=1, dilation=1,
-                 channels=3, filters=8):
+                 channels=3, filters=8, mode="convolution", output_padding=None):
         super().__init__()
         w = _widgets()
         style = {"description_width": "110px"}
@@ -556,6 +572,12 @@ class ConvSizeExplorer(_View):
                                             style={"description_width": "110px", "button_width": "70px"})
         self.view = w.ToggleButtons(options=("one axis", "whole layer"), value="one axis",
                                     description="view", style={"description_width": "110px"})
+        self.mode = w.ToggleButtons(options=EXPLORER_MODES, value=mode, description="mode",
+                                    style={"description_width": "110px", "button_width": "100px"})
+        self.mode.add_class("cnn-mode")
+        self.output_padding = w.Dropdown(options=[("None (Keras's default)", None)] + [(str(a), a) for a in range(8)],
+                                         value=output_padding, description="output pad a", style=style)
+        self.output_padding.add_class("cnn-output-padding")
         self.channels = slider("channels C", channels, 1, 64, "cnn-channels")
         self.filters = slider("filters", filters, 1, 128, "cnn-filters")
         self.formula_html = w.HTML().add_class("cnn-formula")
@@ -564,12 +586,12 @@ class ConvSizeExplorer(_View):
         self.layer_html = w.HTML().add_class("cnn-layer")
         self.image = w.Image(format="png").add_class("cnn-figure")
         self.layer_box = w.VBox([self.channels, self.filters, self.layer_html])
-        self.ui = w.VBox([self.input_size, self.kernel_size, self.padding_mode, self.padding,
-                          self.stride, self.dilation, self.view, self.layer_box, self.formula_html,
-                          self.size_html, self.message_html, self.image]).add_class("cnn-conv-size")
+        self.ui = w.VBox([self.mode, self.input_size, self.kernel_size, self.padding_mode, self.padding,
+                          self.stride, self.dilation, self.output_padding, self.view, self.layer_box,
+                          self.formula_html, self.size_html, self.message_html, self.image]).add_class("cnn-conv-size")
         self._setup_figure()
         self._observe(self.input_size, self.kernel_size, self.stride, self.dilation, self.channels,
-                      self.filters, self.view)
+                      self.filters, self.view, self.mode, self.output_padding)
         self.padding.observe(self._on_padding, names="value")
         self.padding_mode.observe(self._on_change, names="value")
         self.refresh()
@@ -589,9 +611,12 @@ class ConvSizeExplorer(_View):
         n, k, s, d = (self.input_size.value, self.kernel_size.value, self.stride.value,
                       self.dilation.value)
         pad = self.padding_arg()
+        transposed = self.mode.value == "transposed"
+        a = self.output_padding.value
         if pad != self.padding.value:   # a preset: show its (before) amount on the slider
             try:
-                before = shapes.padding_amounts(n, k, pad, s, d)[0]
+                before = (shapes.conv_transpose_padding(n, k, pad, s, d, a) if transposed
+                          else shapes.padding_amounts(n, k, pad, s, d))[0]
             except ValueError:
                 before = 0
             self._busy, was = True, self._busy
@@ -599,6 +624,10 @@ class ConvSizeExplorer(_View):
                 self.padding.value = min(before, self.padding.max)
             finally:
                 self._busy = was
+        self.output_padding.layout.display = "" if transposed else "none"
+        if transposed:
+            self._refresh_transposed(n, k, pad, s, d, a)
+            return
         self.output_size, self.message = explain_conv_size(n, k, pad, s, d)
         self.formula = conv_size_formula(n, k, pad, s, d)
         self.size_html.value = ("<b>output size: " + (str(self.output_size) if self.output_size is not None
@@ -612,6 +641,24 @@ class ConvSizeExplorer(_View):
         self.layer_box.layout.display = "" if self.view.value == "whole layer" else "none"
         self._draw(n, k, pad, s, d)
 
+    def _show_texts(self):
+        self.size_html.value = ("<b>output size: " + (str(self.output_size) if self.output_size is not None
+                                                        else "none (impossible)") + "</b>")
+        color = "#b00020" if self.output_size is None else "#333"
+        self.message_html.value = f'<span style="color:{color}">{html.escape(self.message)}</span>'
+        self.formula_html.value = f"<code>{html.escape(self.formula)}</code>"
+        self.layer_html.value = html.escape(self.layer_text)
+        self.layer_box.layout.display = "" if self.view.value == "whole layer" else "none"
+
+    def _refresh_transposed(self, n, k, pad, s, d, a):
+        """The transposed mode: an input of W pixels grows; sizes from cnnlib.transposed_sizes."""
+        self.output_size, self.message = explain_conv_transpose_size(n, k, pad, s, d, a)
+        self.formula = conv_transpose_size_formula(n, k, pad, s, d, a)
+        self.layer_shape, self.layer_params, self.layer_text = layer_summary(
+            n, n, self.channels.value, self.filters.value, k, pad, s, d, transposed=True, output_padding=a)
+        self._show_texts()
+        self._draw_transposed(n, k, pad, s, d, a)
+
     def _setup_figure(self):
         """One figure, two axes and their artists, made once; _draw only updates them."""
         from matplotlib.collections import LineCollection
@@ -624,6 +671,7 @@ class ConvSizeExplorer(_View):
         cmap = ListedColormap(["#d9d9d9", "#ffffff", "#ef9a9a", "#42a5f5", "#ffb74d"])
         self._grid_img = left.imshow(np.zeros((1, 1)), cmap=cmap, vmin=-0.5, vmax=4.5)
         self._out_img = right.imshow(np.zeros((1, 1)), cmap=ListedColormap(["#a5d6a7"]), vmin=0, vmax=1)
+        self._cmaps = {"categories": cmap, "output": ListedColormap(["#a5d6a7"])}
         self._corners = left.scatter([], [], s=12, c="k", marker="o", zorder=3)
         self._lines = [ax.add_collection(LineCollection([], colors="#777", linewidths=0.5)) for ax in (left, right)]
         self._nofit = left.text(0.5, 0.5, "", ha="center", va="center", color="#b00020", fontsize=13,
@@ -634,6 +682,8 @@ class ConvSizeExplorer(_View):
 
     def _draw(self, n, k, pad, s, d):
         left, right = self._axes
+        self._out_img.set_cmap(self._cmaps["output"])
+        self._out_img.set_clim(0, 1)
         try:
             lay = conv_axis_layout(n, k, pad, s, d)
         except (TypeError, ValueError):
@@ -660,8 +710,17 @@ class ConvSizeExplorer(_View):
         corners = np.array(lay["starts"])
         yy, xx = np.meshgrid(corners, corners, indexing="ij")
         self._corners.set_offsets(np.column_stack([xx.ravel(), yy.ravel()]))
-        for ax, img, lines, m, values in ((left, self._grid_img, self._lines[0], size, grid),
-                                          (right, self._out_img, self._lines[1], o, np.ones((o, o)))):
+        self._show_grids(grid, np.ones((o, o)))
+        left.set_title(f"padded input {size}×{size}: grey = padding, blue/orange = first/last kernel "
+                       f"position,\ndots = every position's corner, red = left over", fontsize=8)
+        right.set_title(f"output {o}×{o}", fontsize=9)
+        self.image.value = _png(self._fig)
+
+    def _show_grids(self, left_values, right_values):
+        """Show two square grids of cells, one per axes, each with its grid lines."""
+        for ax, img, lines, values in zip(self._axes, (self._grid_img, self._out_img), self._lines,
+                                          (left_values, right_values)):
+            m = len(values)
             img.set_data(values)
             img.set_extent((-0.5, m - 0.5, m - 0.5, -0.5))
             ax.set_xlim(-0.5, m - 0.5)
@@ -669,9 +728,44 @@ class ConvSizeExplorer(_View):
             edges = np.arange(m + 1) - 0.5
             lines.set_segments([[(e, -0.5), (e, m - 0.5)] for e in edges]
                                + [[(-0.5, e), (m - 0.5, e)] for e in edges])
-        left.set_title(f"padded input {size}×{size}: grey = padding, blue/orange = first/last kernel "
-                       f"position,\ndots = every position's corner, red = left over", fontsize=8)
-        right.set_title(f"output {o}×{o}", fontsize=9)
+
+    def _draw_transposed(self, n, k, pad, s, d, a):
+        """Left: the input, its first and last pixel marked. Right: the stamped output (what the padding
+        crops in grey, the output padding in red, the first and last pixel's stamps in blue and orange)."""
+        left, right = self._axes
+        try:
+            lay = conv_transpose_axis_layout(n, k, pad, s, d, a)
+        except (TypeError, ValueError):
+            lay = None
+        for artist in (self._grid_img, self._out_img, *self._lines, right):
+            artist.set_visible(lay is not None)
+        self._corners.set_visible(False)
+        if lay is None:
+            self._nofit.set_text("impossible setting:\nno output")
+            left.set_title("")
+            right.set_title("")
+            self.image.value = _png(self._fig)
+            return
+        self._nofit.set_text("")
+        first, last = lay["window"]
+        size = max(lay["stamped"], last)             # stamped pixels, and the output padding's after them
+        kept = np.zeros(size, bool)
+        kept[first:last] = True
+        line = np.where(kept, 1, 0)
+        line[lay["stamped"]:] = np.where(kept[lay["stamped"]:], 2, 0)
+        grid = np.minimum(line[:, None], line[None, :])
+        for code, start in ((4, lay["starts"][-1]), (3, lay["starts"][0])):
+            taps = [start + t for t in lay["taps"]]
+            grid[np.ix_(taps, taps)] = code
+        source = np.ones((n, n))
+        source[-1, -1], source[0, 0] = 4, 3
+        self._out_img.set_cmap(self._cmaps["categories"])
+        self._out_img.set_clim(-0.5, 4.5)
+        self._show_grids(source, grid)
+        o = lay["output_size"]
+        left.set_title(f"input {n}×{n}: each pixel stamps the kernel into the output,\n{s} apart; "
+                       f"blue/orange = the first/last pixel and its stamp", fontsize=8)
+        right.set_title(f"output {o}×{o}\ngrey = cropped by the padding, red = output padding", fontsize=8)
         self.image.value = _png(self._fig)
 
 

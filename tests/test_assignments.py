@@ -32,9 +32,9 @@ def released(tmp_path_factory):
     return root
 
 
-def test_there_are_four_assignments():
+def test_there_are_five_assignments():
     assert ASSIGNMENTS == ["a1_convolution", "a2_pooling_and_backprop", "a3_training_a_cnn",
-                           "a4_architectures_and_visualization"]
+                           "a4_architectures_and_visualization", "a5_batchnorm_and_residuals"]
 
 
 def _notebook_json(path):

@@ -313,3 +313,101 @@ def test_conv2d_weight_grad_is_conv2d_backward_without_dx():
         np.testing.assert_allclose(db_only, db, **TOL)
     with pytest.raises(ValueError, match="dout must have the shape of conv2d's output"):
         backprop.conv2d_weight_grad(np.zeros((1, 1, 1, 1)), x, w)
+
+
+# ---------------------------------------------------------------------------
+# Global pooling and batch normalization
+# ---------------------------------------------------------------------------
+
+def tape_grads(tf, forward, inputs, dout):
+    """Gradients of sum(forward(*inputs) * dout) with respect to every input, by TensorFlow."""
+    tensors = [tf.constant(a) for a in inputs]
+    with tf.GradientTape() as tape:
+        tape.watch(tensors)
+        loss = tf.reduce_sum(forward(*tensors) * dout)
+    return [g.numpy() for g in tape.gradient(loss, tensors)]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 5, 3, 4), (3, 7, 8, 2)])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("ties", [False, True])
+def test_global_pooling_backward_matches_tensorflow(tf, shape, keepdims, ties):
+    """Keras's global poolings; with ties, max shares the gradient equally (tf.reduce_max's rule)."""
+    rng = case_rng("global", shape, keepdims, ties)
+    x = rng.integers(0, 2, shape).astype(float) if ties else rng.standard_normal(shape)
+    k = tf.keras.layers
+    for layer, backward in ((k.GlobalAveragePooling2D(keepdims=keepdims, dtype="float64"),
+                             backprop.global_avg_pool2d_backward),
+                            (k.GlobalMaxPooling2D(keepdims=keepdims, dtype="float64"),
+                             backprop.global_max_pool2d_backward)):
+        dout = rng.standard_normal(layer(x).shape)
+        (expected,) = tape_grads(tf, layer, [x], dout)
+        np.testing.assert_allclose(backward(dout, x, keepdims), expected, **TOL)
+
+
+def test_global_pooling_backward_matches_central_differences():
+    x = np.random.default_rng(3).permutation(2 * 4 * 5 * 3).reshape(2, 4, 5, 3) / 7.0   # no ties
+    for fwd, bwd in ((ops.global_avg_pool2d, backprop.global_avg_pool2d_backward),
+                     (ops.global_max_pool2d, backprop.global_max_pool2d_backward)):
+        result = gradient_check(fwd, [x], lambda d, x: bwd(d, x))
+        assert result.passed(1e-7), str(result)
+
+
+def bn_backward_cases():
+    from test_ops import bn_cases
+    return [(shape, eps) for shape, _, eps in bn_cases()]
+
+
+@pytest.mark.parametrize("shape, epsilon", bn_backward_cases())
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_backward_matches_tensorflow(tf, shape, epsilon, training):
+    """dx, dgamma and dbeta of Keras's BatchNormalization in both modes, by GradientTape."""
+    from test_ops import bn_arrays
+
+    x, gamma, beta, mean, var = bn_arrays(shape, 7 + len(shape))
+    dout = case_rng("bn", shape, training).standard_normal(shape)
+    layer = tf.keras.layers.BatchNormalization(epsilon=epsilon, dtype="float64")
+    layer.build(x.shape)
+    layer.set_weights([gamma, beta, mean, var])
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(layer(xt, training=training) * dout)
+    expected = tape.gradient(loss, [xt, layer.gamma, layer.beta])
+    got = backprop.batch_norm_backward(dout, x, gamma, mean, var, training, epsilon)
+    for ours, theirs in zip(got, expected):
+        np.testing.assert_allclose(ours, theirs.numpy(), **TOL)
+
+
+@pytest.mark.parametrize("shape, epsilon", bn_backward_cases()[::2])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_backward_matches_central_differences(shape, epsilon, training):
+    from cnnlib.gradcheck import numerical_gradient
+    from test_ops import bn_arrays
+
+    x, gamma, beta, mean, var = bn_arrays(shape, 11)
+    dout = case_rng("bn numeric", shape).standard_normal(shape)
+    dx, dgamma, dbeta = backprop.batch_norm_backward(dout, x, gamma, mean, var, training, epsilon)
+    for got, wrt in ((dx, x), (dgamma, gamma), (dbeta, beta)):
+        def out(v, wrt=wrt):
+            args = [v if a is wrt else a for a in (x, gamma, beta)]
+            return ops.batch_norm(*args, mean, var, training, 0.9, epsilon)[0]
+        numeric = numerical_gradient(out, wrt.copy(), dout=dout)
+        # A batch's normalized output sums to a constant, so some gradients are near 0; compare on
+        # the scale of the largest one (a wrong term is off by order 1 of that scale).
+        np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-7 * np.abs(numeric).max())
+
+
+def test_batch_norm_backward_by_hand():
+    """In training mode, a dout that is constant over the batch gives dx = 0 (the mean takes it all),
+    and so does a dout proportional to xhat (the variance takes it all)."""
+    x = np.array([1.0, 2.0, 4.0, 7.0]).reshape(4, 1)
+    dx, dgamma, dbeta = backprop.batch_norm_backward(np.full((4, 1), 3.0), x, [2.0], [0.0], [1.0], training=True)
+    np.testing.assert_allclose(dx, 0, atol=1e-12)
+    np.testing.assert_allclose(dbeta, [12.0])
+    xhat = (x - x.mean()) / np.sqrt(x.var() + 1e-12)       # (with a tiny epsilon, xhat has variance 1)
+    dx, dgamma, _ = backprop.batch_norm_backward(xhat, x, [2.0], [0.0], [1.0], training=True, epsilon=1e-12)
+    np.testing.assert_allclose(dx, 0, atol=1e-9)
+    np.testing.assert_allclose(dgamma, [np.sum(xhat ** 2)])
+    dx, _, _ = backprop.batch_norm_backward(np.full((4, 1), 3.0), x, [2.0], [0.0], [3.0], training=False)
+    np.testing.assert_allclose(dx, 3.0 * 2.0 / np.sqrt(3.0 + 1e-3))      # inference: a plain scaling

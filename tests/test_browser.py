@@ -3,7 +3,8 @@
 The test starts JupyterLab on 127.0.0.1 (free port, fresh token, temporary
 Jupyter folders), opens a copy of notebooks/widgets_tour.ipynb, runs it, drags
 ConvSizeExplorer's stride slider with the mouse, types an impossible kernel
-size into a slider's number box, and checks what the page shows against
+size into a slider's number box, switches to the transposed mode and picks an
+impossible output padding, and checks what the page shows against
 cnnlib.shapes. Screenshots go to test-output/browser/ (ignored by git).
 Skipped, with the reason, when Debian's Chromium is not installed.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cnnlib import shapes
-from cnnlib.widgets import explain_conv_size
+from cnnlib.widgets import explain_conv_size, explain_conv_transpose_size
 
 ROOT = Path(__file__).resolve().parents[1]
 from bench import browser_support as bs  # noqa: E402  (conftest puts the root on sys.path)
@@ -109,3 +110,14 @@ def test_conv_size_explorer_in_the_browser(lab, page, ui):
     expect(size).to_have_text("output size: none (impossible)", timeout=10_000)
     expect(_part(page, ".cnn-message")).to_have_text(why, timeout=10_000)
     assert "spans 9 pixels" in why and "only 4 wide" in why
+
+    # the transposed mode: the same 4 pixels grow; then an output padding as large as the stride
+    _part(page, ".cnn-mode").locator("button", has_text="transposed").click()
+    grown = shapes.conv_transpose_output_size(n, k, p, s, d)
+    expect(size).to_have_text(f"output size: {grown}", timeout=10_000)
+    assert grown > n
+    _part(page, ".cnn-output-padding select").select_option(label=str(s))
+    expected_size, why = explain_conv_transpose_size(n, k, p, s, d, s)
+    assert expected_size is None and "output_padding must be smaller than the stride" in why
+    expect(size).to_have_text("output size: none (impossible)", timeout=10_000)
+    expect(_part(page, ".cnn-message")).to_have_text(why, timeout=10_000)

@@ -13,7 +13,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from cnnlib import backprop, grading, ops, shapes
+from cnnlib import backprop, blocks, grading, ops, shapes
 from cnnlib.grading import CheckFailed, convolution, core, pooling_backprop, visualization
 from tools import course
 
@@ -33,6 +33,24 @@ def solution_functions(name):
 A1 = solution_functions("a1_convolution")
 A2 = solution_functions("a2_pooling_and_backprop")
 A3 = solution_functions("a3_training_a_cnn")
+A5_NAME = "a5_batchnorm_and_residuals"
+
+
+def a5_functions(changes=()):
+    """Assignment 5's solution cells, each ``(old, new)`` text replacement applied first: a wrong answer
+    written the way a student would, not built from the reference."""
+    namespace = {"np": np}
+    for code in course.solution_fill(A5_NAME).values():
+        for old, new in changes:
+            code = code.replace(old, new) if old in code else code
+        exec(code, namespace)
+    sources = "".join(course.solution_fill(A5_NAME).values())
+    for old, _ in changes:
+        assert old in sources, f"the a5 solution no longer contains {old!r}"
+    return namespace
+
+
+A5 = a5_functions()
 
 CHECKS = [
     (grading.check_zero_pad, A1["zero_pad"], ops.zero_pad),
@@ -45,6 +63,11 @@ CHECKS = [
     (grading.check_conv2d_backward, A2["conv2d_backward"], backprop.conv2d_backward),
     (grading.check_softmax_cross_entropy, A3["softmax_cross_entropy"], backprop.softmax_cross_entropy),
     (grading.check_dense_backward, A3["dense_backward"], backprop.dense_backward),
+    (grading.check_batch_norm_training, A5["batch_norm"], ops.batch_norm),
+    (grading.check_batch_norm_inference, A5["batch_norm"], ops.batch_norm),
+    (grading.check_batch_norm_backward, A5["batch_norm_backward"], backprop.batch_norm_backward),
+    (grading.check_residual_block, A5["residual_block"], blocks.residual_block),
+    (grading.check_residual_block_backward, A5["residual_block_backward"], blocks.residual_block_backward),
 ]
 IDS = [check.__name__ for check, _, _ in CHECKS]
 
@@ -271,6 +294,114 @@ def last_example_dw(dout, x, w, stride, padding, dx, dw, db):
 ])
 def test_conv_backward_mistakes_are_named(change, diagnosis):
     assert diagnosis in failure(grading.check_conv2d_backward, conv_backward_with(change), allow_reference=True)
+
+
+def test_batch_summation_mistakes_are_named_as_a_family():
+    """Spellings the fixtures do not use (the first example instead of the last, a factor N, an average
+    over every position) still get the batch-summation diagnosis, in both suites."""
+    def first_example_dw(dout, x, w, s, p, dx, dw, db):
+        return dx, backprop.conv2d_backward(dout[:1], x[:1], w, s, p)[1], db
+
+    for change, diagnosis in [
+        (first_example_dw, "dw is not summed over the batch: it holds only one example's gradient"),
+        (lambda dout, x, w, s, p, dx, dw, db: (dx, dw * len(x), db), "dw is the batch's sum times a constant"),
+        (lambda dout, x, w, s, p, dx, dw, db: (dx, dw, dout.mean(axis=(0, 1, 2))), "db is the batch's sum times a constant"),
+        (lambda dout, x, w, s, p, dx, dw, db: (dx, dw, dout[0].sum(axis=(0, 1))),
+         "db is not summed over the batch: it holds only one example's gradient"),
+    ]:
+        for suite in ("public", "hidden"):
+            message = failure(grading.check_conv2d_backward, conv_backward_with(change), suite=suite,
+                              allow_reference=True)
+            assert diagnosis in message, message
+
+
+def test_example_weights_recover_the_weighting():
+    rng = np.random.default_rng(0)
+    parts = rng.standard_normal((3, 4, 5))
+    for weights in ([1, 1, 1], [0, 0, 1], [0.5, 0.5, 0.5], [1, 0, 1], [2, -1, 0.25]):
+        np.testing.assert_allclose(core._example_weights(parts, np.tensordot(weights, parts, 1)), weights, atol=1e-9)
+    assert core._example_weights(parts, rng.standard_normal((4, 5))) is None
+    few = rng.standard_normal((4, 2))            # more examples than numbers: only the usual weightings
+    np.testing.assert_array_equal(core._example_weights(few, few[2]), [0, 0, 1, 0])
+    np.testing.assert_allclose(core._example_weights(few, few.mean(axis=0)), [0.25] * 4)
+    assert core._example_weights(few, few[0] + 2 * few[1]) is None
+
+
+# --- Assignment 5: families of mistakes, in spellings the fixtures do not use ---------------
+
+BN_CHANGES = [
+    ([("mean = x.mean(axis=axes)\n        var = x.var(axis=axes)", "per_image = (1, 2) if x.ndim == 4 else (1,)\n"
+       "        mean = x.mean(axis=per_image, keepdims=True)\n        var = x.var(axis=per_image, keepdims=True)")],
+     "check_batch_norm_training", "the statistics are taken over the wrong axes"),
+    ([("mean = x.mean(axis=axes)\n        var = x.var(axis=axes)", "mean = x.mean()\n        var = x.var()")],
+     "check_batch_norm_training", "the statistics are taken over the wrong axes"),
+    ([("var = x.var(axis=axes)    ", "var = x.var(axis=axes, ddof=1)")], "check_batch_norm_training",
+     "the variance is the unbiased one"),
+    ([("new_mean = momentum * moving_mean + (1 - momentum) * mean", "new_mean = moving_mean"),
+      ("new_var = momentum * moving_var + (1 - momentum) * var", "new_var = moving_var")],
+     "check_batch_norm_training", "not updated in training mode"),
+    ([("new_var = momentum * moving_var + (1 - momentum) * var", "new_var = momentum * moving_var + "
+       "(1 - momentum) * np.sqrt(var)")], "check_batch_norm_training", "averages the standard deviation"),
+    ([("xhat = (x - mean) / np.sqrt(var + epsilon)", "xhat = (x - mean) / (np.sqrt(var) + epsilon)")],
+     "check_batch_norm_training", "epsilon is in the wrong place"),
+    ([("return gamma * xhat + beta, new_mean", "return beta * xhat + gamma, new_mean")],
+     "check_batch_norm_inference", "gamma and beta are swapped"),
+    ([("xhat = (x - mean) / np.sqrt(var + epsilon)", "xhat = (x - new_mean) / np.sqrt(new_var + epsilon)")],
+     "check_batch_norm_training", "normalizes with the batch's own mean and variance, not the moving"),
+    ([("new_mean, new_var = moving_mean.copy(), moving_var.copy()", "new_mean, new_var = 0.5 * moving_mean, "
+       "moving_var")], "check_batch_norm_inference", "updated in inference mode"),
+    ([("dx = gamma * inv_std * (dout - dout.mean(axis=axes) - xhat * (dout * xhat).mean(axis=axes))",
+       "dx = gamma * inv_std * (dout - dout.mean(axis=axes))")], "check_batch_norm_backward",
+     "dx misses the variance's term"),
+    ([("dx = gamma * inv_std * (dout - dout.mean(axis=axes) - xhat * (dout * xhat).mean(axis=axes))",
+       "dx = gamma * inv_std * (dout - dout.mean(axis=0) - xhat * (dout * xhat).mean(axis=0))")],
+     "check_batch_norm_backward", "the means in dx run over the wrong axes"),
+    ([("dx = gamma * inv_std * (dout - dout.mean(axis=axes) - xhat * (dout * xhat).mean(axis=axes))",
+       "dx = gamma * inv_std * (x.size // x.shape[-1] * dout - dbeta - xhat * dgamma)")],
+     "check_batch_norm_backward", "dx is off by a factor m"),
+    ([("    if training:\n        dx = gamma", "    if True:\n        dx = gamma")], "check_batch_norm_backward",
+     "in inference mode the statistics are the moving ones, constants"),
+    ([("dgamma = (dout * xhat).sum(axis=axes)", "dgamma = (dout * xhat)[0].reshape(-1, x.shape[-1]).sum(axis=0)")],
+     "check_batch_norm_backward", "dgamma is not summed over the batch: it holds only one example's gradient"),
+    ([("dbeta = dout.sum(axis=axes)", "dbeta = dout.sum(axis=0)")], "check_batch_norm_backward",
+     "sums over the wrong axes"),
+    ([("return np.maximum(f + shortcut, 0)", "return np.maximum(f, 0) + shortcut")], "check_residual_block",
+     "the final ReLU is in the wrong place"),
+    ([("shortcut = xs if w_proj is None else xs @ w_proj[0, 0]\n    return np.maximum(f + shortcut, 0)",
+       "out = f + xs\n    if w_proj is not None:\n        out = out @ w_proj[0, 0]\n    return np.maximum(out, 0)")],
+     "check_residual_block", "the projection is on the wrong branch"),
+    ([("h = np.maximum(xs @ w1[0, 0] + b1, 0)", "h = xs @ w1[0, 0] + b1")], "check_residual_block",
+     "the ReLU between the two convolutions is missing"),
+    ([("dxs = dxs + dz ", "dxs = dxs + dout ")],   # both shortcuts get the unmasked gradient
+     "check_residual_block_backward", "not masked by the final ReLU"),
+    ([("dw2 = np.einsum(\"nijm,nijf->mf\", h, dz)[None, None]",
+       "dw2 = np.einsum(\"ijm,ijf->mf\", h[0], dz[0])[None, None]")], "check_residual_block_backward",
+     "dw2 is not summed over the batch: it holds only one example's gradient"),
+    ([("        dw_proj = None\n", "        dw_proj = np.zeros((1, 1, x.shape[3], x.shape[3]))\n")],
+     "check_residual_block_backward", "dw_proj must be None when w_proj is None"),
+    ([("dx = np.zeros(x.shape)\n    dx[:, ::stride, ::stride] = dxs\n    return dx", "return dxs")],
+     "check_residual_block_backward", "dx must have x's shape"),
+]
+
+
+@pytest.mark.parametrize("changes, check, diagnosis", BN_CHANGES, ids=[d for *_, d in BN_CHANGES])
+@pytest.mark.parametrize("suite", ["public", "hidden"])
+def test_a5_mistake_families_are_named(changes, check, diagnosis, suite):
+    ns = a5_functions(changes)
+    name = {"check_batch_norm_training": "batch_norm", "check_batch_norm_inference": "batch_norm",
+            "check_batch_norm_backward": "batch_norm_backward", "check_residual_block": "residual_block",
+            "check_residual_block_backward": "residual_block_backward"}[check]
+    message = failure(getattr(grading, check), ns[name], suite=suite)
+    assert diagnosis in message.split("diagnosis: ", 1)[-1], message
+
+
+def test_a5_functions_must_return_new_moving_averages():
+    def in_place(x, gamma, beta, moving_mean, moving_var, training=False, momentum=0.99, epsilon=1e-3):
+        out, mean, var = A5["batch_norm"](x, gamma, beta, moving_mean, moving_var, training, momentum, epsilon)
+        moving_mean[...] = mean
+        return out
+    assert "must return a tuple (out, new_moving_mean, new_moving_var)" in failure(
+        grading.check_batch_norm_training, in_place)
 
 
 def test_relu_backward_mistakes_are_named():

@@ -361,6 +361,102 @@ def test_dense_and_flatten_match_tensorflow(tf):
     np.testing.assert_allclose(ops.dense(flat, w), tf.matmul(flat, w).numpy(), **TOL)
 
 
+def test_one_by_one_conv_is_a_dense_layer_per_pixel(tf):
+    """A 1x1 convolution mixes the channels of each pixel on its own: the same numbers as a dense
+    layer applied to every pixel's channel vector (and as Keras's Dense on an NHWC tensor)."""
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((3, 5, 7, 4))
+    w, b = rng.standard_normal((4, 6)), rng.standard_normal(6)
+    conv = ops.conv2d(x, w[None, None], b)
+    per_pixel = ops.dense(x.reshape(-1, 4), w, b).reshape(3, 5, 7, 6)
+    np.testing.assert_allclose(conv, per_pixel, **TOL)
+    dense = tf.keras.layers.Dense(6, dtype="float64")
+    dense.build((None, 4))
+    dense.set_weights([w, b])
+    np.testing.assert_allclose(conv, dense(x).numpy(), **TOL)   # Keras's Dense acts on the last axis
+    np.testing.assert_allclose(conv[1, 2, 3], x[1, 2, 3] @ w + b, **TOL)
+
+
+# ---------------------------------------------------------------------------
+# Global pooling and batch normalization
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 5, 3, 4), (3, 7, 8, 2), (1, 1, 9, 3)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pooling_matches_keras(tf, shape, keepdims):
+    x = np.random.default_rng(sum(shape)).standard_normal(shape)
+    k = tf.keras.layers
+    np.testing.assert_allclose(ops.global_avg_pool2d(x, keepdims),
+                               k.GlobalAveragePooling2D(keepdims=keepdims, dtype="float64")(x).numpy(), **TOL)
+    np.testing.assert_array_equal(ops.global_max_pool2d(x, keepdims),
+                                  k.GlobalMaxPooling2D(keepdims=keepdims, dtype="float64")(x).numpy())
+
+
+def bn_cases():
+    """Random batch norms: images with odd and non-square sizes, flat features, a batch of one,
+    channels 1-5, several momentums and epsilons."""
+    rng = np.random.default_rng(22)
+    shapes = [(4, 5, 3, 2), (1, 3, 7, 5), (2, 1, 1, 3), (6, 4), (1, 9), (3, 6, 6, 1), (5, 2, 9, 4)]
+    return [(shape, float(rng.choice([0.99, 0.9, 0.5, 0.0])), float(rng.choice([1e-3, 1e-5, 0.1])))
+            for shape in shapes]
+
+
+def bn_arrays(shape, seed):
+    rng = np.random.default_rng(seed)
+    c = shape[-1]
+    x = rng.standard_normal(shape) * rng.uniform(0.5, 3, c) + rng.uniform(-2, 2, c)
+    return x, rng.standard_normal(c), rng.standard_normal(c), rng.standard_normal(c), rng.uniform(0.2, 2, c)
+
+
+@pytest.mark.parametrize("shape, momentum, epsilon", bn_cases())
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_matches_keras(tf, shape, momentum, epsilon, training):
+    """Output and new moving statistics equal Keras's BatchNormalization layer's, in both modes."""
+    x, gamma, beta, mean, var = bn_arrays(shape, len(shape) + shape[-1])
+    layer = tf.keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, dtype="float64")
+    layer.build(x.shape)
+    layer.set_weights([gamma, beta, mean, var])
+    expected = layer(x, training=training).numpy()
+    out, new_mean, new_var = ops.batch_norm(x, gamma, beta, mean, var, training, momentum, epsilon)
+    np.testing.assert_allclose(out, expected, **TOL)
+    np.testing.assert_allclose(new_mean, layer.moving_mean.numpy(), **TOL)
+    np.testing.assert_allclose(new_var, layer.moving_variance.numpy(), **TOL)
+    if not training:
+        np.testing.assert_array_equal(new_mean, mean)
+        np.testing.assert_array_equal(new_var, var)
+
+
+def test_batch_norm_matches_tf_nn_moments(tf):
+    """The training statistics are tf.nn.moments over (N, H, W): the biased variance."""
+    x, gamma, beta, mean, var = bn_arrays((4, 3, 5, 3), 0)
+    m, v = tf.nn.moments(tf.constant(x), axes=[0, 1, 2])
+    expected = tf.nn.batch_normalization(x, m, v, beta, gamma, 1e-3).numpy()
+    out, new_mean, new_var = ops.batch_norm(x, gamma, beta, mean, var, training=True)
+    np.testing.assert_allclose(out, expected, **TOL)
+    np.testing.assert_allclose(new_var, 0.99 * var + 0.01 * v.numpy(), **TOL)
+
+
+def test_batch_norm_by_hand():
+    """One channel holding 1, 2, 3, 4 (mean 2.5, biased variance 1.25), gamma 2, beta 1, epsilon 0.25."""
+    x = np.array([1.0, 2.0, 3.0, 4.0]).reshape(2, 1, 2, 1)
+    out, mean, var = ops.batch_norm(x, [2.0], [1.0], [0.0], [1.0], training=True, momentum=0.9, epsilon=0.25)
+    np.testing.assert_allclose(out.ravel(), 2 * (np.array([1, 2, 3, 4]) - 2.5) / np.sqrt(1.5) + 1, **TOL)
+    np.testing.assert_allclose(mean, [0.25], **TOL)          # 0.9 * 0 + 0.1 * 2.5
+    np.testing.assert_allclose(var, [1.025], **TOL)          # 0.9 * 1 + 0.1 * 1.25
+    out, _, _ = ops.batch_norm(x, [2.0], [1.0], [0.0], [1.0], training=False, epsilon=0.25)
+    np.testing.assert_allclose(out.ravel(), 2 * np.array([1, 2, 3, 4]) / np.sqrt(1.25) + 1, **TOL)
+
+
+def test_batch_norm_does_not_change_its_arguments():
+    x, gamma, beta, mean, var = bn_arrays((3, 2, 2, 2), 1)
+    saved = [a.copy() for a in (x, gamma, beta, mean, var)]
+    for training in (True, False):
+        _, new_mean, _ = ops.batch_norm(x, gamma, beta, mean, var, training)
+        assert new_mean is not mean
+    for before, after in zip(saved, (x, gamma, beta, mean, var)):
+        np.testing.assert_array_equal(before, after)
+
+
 # ---------------------------------------------------------------------------
 # Dtypes: float32 stays float32, float64 stays float64
 # ---------------------------------------------------------------------------
@@ -383,6 +479,9 @@ def _all_ops(x4, dt):
         "cross_entropy": ops.cross_entropy(flat, np.zeros(len(flat), int), from_logits=True),
         "dense": ops.dense(flat, np.ones((flat.shape[1], 2), dt), np.zeros(2, dt)),
         "flatten": flat,
+        "global_avg_pool2d": ops.global_avg_pool2d(x4), "global_max_pool2d": ops.global_max_pool2d(x4),
+        "batch_norm": ops.batch_norm(x4, *[np.ones(x4.shape[3], dt)] * 4, training=True)[0],
+        "batch_norm moving": ops.batch_norm(x4, *[np.ones(x4.shape[3], dt)] * 4, training=True)[2],
     }
 
 
@@ -497,6 +596,14 @@ W = np.zeros((3, 3, 3, 4))
     (lambda: ops.dense(X, W), ValueError, r"x must be 2-D \(batch, features\); flatten images first"),
     (lambda: ops.flatten(np.zeros(3)), ValueError, r"x must have a batch axis"),
     (lambda: ops.relu(np.array(["a"])), TypeError, r"x must hold real numbers"),
+    (lambda: ops.global_avg_pool2d(np.zeros((2, 3))), ValueError, r"x must be 4-D NHWC"),
+    (lambda: ops.global_max_pool2d(np.zeros((2, 0, 3, 1))), ValueError, r"x must not be empty"),
+    (lambda: ops.batch_norm(X, np.ones(2), np.ones(3), np.ones(3), np.ones(3)), ValueError,
+     r"gamma must have shape \(3,\), one value per channel of x \(x.shape=\(1, 5, 5, 3\)\), got \(2,\)"),
+    (lambda: ops.batch_norm(X, *[np.ones(3)] * 3, -np.ones(3)), ValueError, r"moving_var must be >= 0"),
+    (lambda: ops.batch_norm(X, *[np.ones(3)] * 4, momentum=1.5), ValueError, r"momentum must be a number in \[0, 1\]"),
+    (lambda: ops.batch_norm(X, *[np.ones(3)] * 4, epsilon=0), ValueError, r"epsilon must be a positive number"),
+    (lambda: ops.batch_norm(np.zeros(3), *[np.ones(3)] * 4), ValueError, r"x must be a non-empty batch with channels last"),
 ])
 def test_bad_inputs_get_clear_errors(call, error, message):
     with pytest.raises(error, match=message):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from cnnlib import shapes
-from cnnlib.shapes import (conv_output_size, conv_param_count, full_padding, pool_output_size,
-                           receptive_field, same_padding)
+from cnnlib.shapes import (conv_output_size, conv_param_count, conv_transpose_output_size, conv_transpose_padding,
+                           full_padding, pool_output_size, receptive_field, same_padding)
 
 GRID = list(itertools.product(range(1, 13), range(1, 6), range(1, 4), range(1, 3)))  # n, k, s, d
 
@@ -128,6 +128,94 @@ def test_pool_output_size_matches_tensorflow(tf):
                         with pytest.raises(ValueError, match="pool_size"):
                             pool_output_size(n, pool, stride, padding)
     assert pool_output_size(55, 3, 2) == 27   # AlexNet's overlapping pooling
+
+
+# ---------------------------------------------------------------------------
+# Transposed convolutions
+# ---------------------------------------------------------------------------
+
+def tf_transpose_sizes(tf, n, span, s, padding):
+    """Every output size TensorFlow's conv2d_transpose accepts for a 1 x n x 1 x 1 input and a kernel
+    spanning ``span`` pixels (a dilated kernel written out with zeros), tried from 1 to n*s + span."""
+    x, w = np.ones((1, n, 1, 1)), np.ones((span, 1, 1, 1))
+    accepted = set()
+    for o in range(1, n * s + span + 1):
+        try:
+            tf.nn.conv2d_transpose(x, w, [1, o, 1, 1], [1, s, 1, 1], padding)
+            accepted.add(o)
+        except Exception:  # TensorFlow refuses sizes its forward conv would not map to n
+            pass
+    return accepted
+
+
+@pytest.mark.parametrize("padding", ["valid", "same", 1, "full"])
+def test_conv_transpose_sizes_are_exactly_the_ones_tensorflow_accepts(tf, padding):
+    """Over the whole grid, the sizes conv_transpose_output_size gives for every output_padding
+    (None and 0 .. S-1) are the sizes tf.nn.conv2d_transpose accepts, no more, no fewer."""
+    cache = {}
+    for n, k, s, d in GRID:
+        span = d * (k - 1) + 1
+        tf_padding = padding.upper() if padding in ("valid", "same") else None
+        if tf_padding is None:
+            amount = span - 1 if padding == "full" else padding
+            tf_padding = [[0, 0], [amount, amount], [0, 0], [0, 0]]
+        key = (n, span, s, repr(tf_padding))
+        if key not in cache:
+            cache[key] = tf_transpose_sizes(tf, n, span, s, tf_padding)
+        ours = set()
+        for a in [None, *range(s)]:
+            try:
+                ours.add(conv_transpose_output_size(n, k, padding, s, d, a))
+            except ValueError:
+                assert padding == "same" and a == 0 and span % 2 == 0 or padding in (1, "full")
+        assert ours == cache[key], (n, k, s, d, padding)
+        for size in ours:   # and the forward convolution maps each of them back to n
+            assert conv_output_size(size, k, padding if padding != "same" else "same", s, d) == n
+
+
+def test_conv_transpose_default_size_is_keras(tf):
+    """output_padding=None gives the size Keras's Conv2DTranspose computes; so does each explicit one."""
+    k_layers = tf.keras.layers
+    for n, k, s, d in GRID:
+        if s > 1 and d > 1:
+            continue   # Keras refuses strides > 1 with dilation > 1
+        for padding in ("valid", "same"):
+            for a in [None, *range(s)]:
+                layer = k_layers.Conv2DTranspose(1, (k, 1), strides=(s, 1), padding=padding, dilation_rate=(d, 1),
+                                                 output_padding=None if a is None else (a, 0))
+                keras = layer.compute_output_shape((1, n, 1, 1))[1]
+                try:
+                    assert conv_transpose_output_size(n, k, padding, s, d, a) == keras, (n, k, s, d, padding, a)
+                except ValueError:   # a size Keras computes but TensorFlow then refuses
+                    assert padding == "same" and a == 0 and (d * (k - 1) + 1) % 2 == 0
+                    assert keras not in tf_transpose_sizes(tf, n, d * (k - 1) + 1, s, "SAME")
+
+
+def test_conv_transpose_by_hand():
+    """The convolution-arithmetic guide's relation o = s(i - 1) + a + k - 2p, on its own examples."""
+    assert conv_output_size(5, 3, 1, 2) == conv_output_size(6, 3, 1, 2) == 3   # two inputs give 3 ...
+    assert conv_transpose_output_size(3, 3, 1, 2, output_padding=0) == 5       # ... a picks which comes back
+    assert conv_transpose_output_size(3, 3, 1, 2, output_padding=1) == 6
+    assert conv_transpose_output_size(5, 3, 0, 1) == 7          # stride 1, no padding: o = i + k - 1
+    assert conv_transpose_output_size(5, 3, "full") == 3        # 'full' undoes a full conv: 3 -> 5
+    assert conv_transpose_output_size(7, 3, "same", 2) == 14    # Keras's default: n * S
+    assert conv_transpose_output_size(7, 2, "valid", 3) == 21   # kernel smaller than the stride: n * S
+    assert conv_transpose_padding(7, 4, "same", 2) == (1, 1, 0)  # (14 + 1 + 1 - 4) / 2 + 1 = 7
+    assert conv_transpose_padding(3, 3, 1, 2, output_padding=1) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: conv_transpose_output_size(3, 3, 0, 2, output_padding=2), r"output_padding must be smaller than "
+                                                                         r"the stride: got 2 with stride 2"),
+    (lambda: conv_transpose_output_size(3, 4, "same", 2, output_padding=0), r"gives 2 outputs, not 3.*between 1 and 1"),
+    (lambda: conv_transpose_output_size(1, 3, 2), r"removes more than .* = -1 < 1"),
+    (lambda: conv_transpose_output_size(4, 2, "same", 1, output_padding=0), r"only output_padding=None works"),
+    (lambda: conv_transpose_output_size(0, 3), r"n must be >= 1, got 0"),
+    (lambda: conv_transpose_output_size(3, 3, output_padding=-1), r"output_padding must be >= 0, got -1"),
+])
+def test_impossible_transposed_sizes_are_explained(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
 
 
 def test_conv_param_count_matches_keras(tf):

@@ -386,6 +386,43 @@ def test_conv_size_explorer_whole_layer_view():
     assert "1,216" in _text(e.layer_html)
 
 
+def test_conv_size_explorer_transposed_mode_shows_what_shapes_computes():
+    e = W.ConvSizeExplorer(input_size=3, kernel_size=3, stride=2)
+    assert e.output_padding.layout.display == "none"
+    e.mode.value = "transposed"
+    assert e.output_padding.layout.display == ""
+    for n, k, p, s, d, a in itertools.product((1, 3, 4), (1, 2, 3), (0, 1), (1, 2, 3), (1, 2), (None, 0, 1, 2)):
+        with e._batch():
+            e.input_size.value, e.kernel_size.value, e.padding.value = n, k, p
+            e.stride.value, e.dilation.value, e.output_padding.value = s, d, a
+            e.padding_mode.value = "explicit"
+        try:
+            expected = shapes.conv_transpose_output_size(n, k, p, s, d, a)
+        except ValueError:
+            expected = None
+        assert e.output_size == expected
+        assert (e.output_size, e.message) == W.explain_conv_transpose_size(n, k, p, s, d, a)
+        assert _text(e.size_html) == (f"output size: {expected}" if expected else "output size: none (impossible)")
+        assert _text(e.formula_html) == W.conv_transpose_size_formula(n, k, p, s, d, a)
+        assert _is_png(e.image.value)
+    e.mode.value = "convolution"                  # back: the convolution's numbers again
+    assert e.output_size == W.explain_conv_size(4, 3, 1, 3, 2)[0] and "⌊" in e.formula
+
+
+def test_conv_size_explorer_transposed_presets_and_layer_view():
+    e = W.ConvSizeExplorer(input_size=7, kernel_size=4, stride=2, channels=16, filters=8, mode="transposed")
+    e.padding_mode.value = "same"
+    assert e.output_size == 14 and e.padding.value == shapes.conv_transpose_padding(7, 4, "same", 2)[0]
+    e.output_padding.value = 0                     # even kernel, 'same', a = 0: impossible, and why
+    assert e.output_size is None and "only output_padding=None works" not in e.message
+    assert "between 1 and 1" in e.message and _text(e.size_html) == "output size: none (impossible)"
+    e.output_padding.value = 1                     # (7 - 1)·2 + 4 % 2 + 1: Keras's rule
+    assert e.output_size == 13 == shapes.conv_transpose_output_size(7, 4, "same", 2, output_padding=1)
+    e.view.value = "whole layer"
+    assert e.layer_shape == (13, 13, 8) and e.layer_params == 4 * 4 * 16 * 8 + 8
+    assert "13×13×8" in _text(e.layer_html)
+
+
 def test_conv_stepper_steps_through_the_lecture_example():
     st = W.ConvStepper()
     assert st.step.max == st.play.max == 8

@@ -56,7 +56,8 @@ class Limits:
     """Resource limits of one sandboxed kernel (each applies to every process in it)."""
 
     memory_bytes: int = 6 * GIB      # address space per process
-    processes: int = 256             # processes and threads of the sandbox's user
+    processes: int = 256             # processes and threads started in the sandbox (RLIMIT_NPROC
+                                     # counts per user: when grading as yourself, on top of yours)
     file_bytes: int = 2 * GIB        # largest file it may write
     cpu_seconds: int = 3600          # CPU time per process
     tmp_bytes: int = 1 * GIB         # size of the private /tmp, and of the home
@@ -90,6 +91,19 @@ def _system_binds():
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
     return args
+
+
+def _threads_of(uid):
+    """Processes and threads the user ``uid`` runs now (the process limit counts them all)."""
+    if uid != os.geteuid() or uid == 0:
+        return 0                # a fresh user id of the sandbox's own: nothing runs as it yet
+    import psutil
+
+    count = 0
+    for process in psutil.process_iter(["uids", "num_threads"]):
+        if process.info["uids"] and process.info["uids"].real == uid:
+            count += process.info["num_threads"] or 1
+    return count
 
 
 def sandbox_uid():
@@ -130,11 +144,13 @@ class Sandbox:
         """The host command that runs ``argv`` inside this sandbox, under its limits."""
         limits = self.limits
         launcher = [sys.executable, "-I", str(LIMITED), "--memory-bytes", str(limits.memory_bytes),
-                    "--processes", str(limits.processes), "--file-bytes", str(limits.file_bytes),
-                    "--cpu-seconds", str(limits.cpu_seconds)]
+                    "--processes", str(limits.processes + _threads_of(self.uid)),
+                    "--file-bytes", str(limits.file_bytes), "--cpu-seconds", str(limits.cpu_seconds)]
         bwrap = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
                  "--die-with-parent", "--new-session", "--uid", "1000", "--gid", "1000",
-                 "--hostname", "sandbox", *_system_binds()]
+                 "--hostname", "sandbox", *_system_binds(),
+                 # /tmp first: the course's Python may live under it, and later binds land on top
+                 "--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
         for number, path in enumerate(readonly_paths()):
             source = path
             if os.geteuid() == 0:       # the sandbox's user may not reach it: root stages it first
@@ -143,8 +159,7 @@ class Sandbox:
             bwrap += ["--ro-bind", str(source), str(path)]
         if os.geteuid() == 0:
             launcher += ["--uid", str(self.uid)]
-        bwrap += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-                  "--size", str(limits.tmp_bytes), "--tmpfs", INSIDE_HOME, "--dir", INSIDE_WORK]
+        bwrap += ["--size", str(limits.tmp_bytes), "--tmpfs", INSIDE_HOME, "--dir", INSIDE_WORK]
         for path in sorted(self.data.rglob("*")):
             inside = f"{INSIDE_WORK}/{path.relative_to(self.data).as_posix()}"
             bwrap += ["--dir", inside] if path.is_dir() else ["--ro-bind", str(path), inside]

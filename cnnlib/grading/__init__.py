@@ -26,8 +26,11 @@ The cases are small so that loop implementations finish in well under a second.
 
 Where things are: ``core`` (cases, known mistakes, running and reporting),
 ``convolution`` (Assignment 1), ``pooling_backprop`` (2), ``training`` (3),
-``visualization`` (4).
+``visualization`` (4), ``batchnorm_residuals`` (5).
 """
+
+from .batchnorm_residuals import (check_batch_norm_backward, check_batch_norm_inference, check_batch_norm_training,
+                                  check_residual_block, check_residual_block_backward)
 
 from .convolution import (check_conv2d, check_conv_output_size, check_conv_single_step, check_edge_image,
                           check_vertical_edge_answer, check_zero_pad)
@@ -58,4 +61,9 @@ __all__ = [
     "check_layer_table",
     "check_occlusion_map",
     "check_saliency_map",
+    "check_batch_norm_training",
+    "check_batch_norm_inference",
+    "check_batch_norm_backward",
+    "check_residual_block",
+    "check_residual_block_backward",
 ]

@@ -354,3 +354,87 @@ def _report_gradcheck(name, what, analytic, numeric):
         raise CheckFailed(f"{name} gradient check: {what} differs from central differences, relative error "
                           f"{err:.2e} (tolerance {GRADCHECK_TOL:.0e})")
     print(f"{name} gradient check: {what} relative error {err:.1e}")
+
+
+# ---------------------------------------------------------------------------
+# Families of mistakes (added for Assignment 5; used by Assignments 2 and 5)
+#
+# A known mistake can be spelled many ways: a gradient that should be summed over
+# the batch may hold the last example's share, the first one's, the mean, or all
+# but one of them. Instead of one Mistake per spelling, these helpers decompose
+# the student's output into per-example contributions and name the family.
+# ---------------------------------------------------------------------------
+
+def _example_weights(per_example, got, rtol=1e-7):
+    """Weights c with ``got == sum_n c[n] * per_example[n]``, or None when no such weights are found.
+
+    ``per_example``: array (N, *shape), each example's own contribution to a
+    quantity that should be their plain sum (weights all 1). When there are
+    more numbers than examples the weights are solved by least squares;
+    otherwise (say a gradient of 2 numbers from a batch of 4) only the usual
+    weightings are tried: one example, all but one, the same factor for all.
+    """
+    basis = np.asarray(per_example, dtype=np.float64).reshape(len(per_example), -1)
+    target = np.asarray(got, dtype=np.float64).reshape(-1)
+    if basis.shape[1] != target.size or not np.all(np.isfinite(target)):
+        return None
+    scale = max(np.abs(target).max(initial=0.0), np.abs(basis).max(initial=0.0), 1e-12)
+
+    def fits(weights):
+        return np.abs(basis.T @ weights - target).max(initial=0.0) <= rtol * scale
+
+    if basis.shape[1] > basis.shape[0]:
+        weights, _, rank, _ = np.linalg.lstsq(basis.T, target, rcond=None)
+        if rank == basis.shape[0]:
+            return weights if fits(weights) else None
+    total = basis.sum(axis=0)
+    n = len(basis)
+    factor = float(total @ target / (total @ total)) if total @ total else 1.0
+    candidates = [np.full(n, factor)] + [np.eye(n)[k] for k in range(n)] + [1 - np.eye(n)[k] for k in range(n)]
+    return next((c for c in candidates if fits(c)), None)
+
+
+def _batch_sum_mistakes(what, per_example, output=None):
+    """Mistakes of the family "``what`` is not the sum of every example's contribution".
+
+    ``per_example(case)`` returns the contributions, shape (N, *shape of what).
+    Each Mistake recognises one kind of weighting, whatever the code that
+    produced it: one example only (the last, as ``=`` instead of ``+=`` gives,
+    or another), every example scaled by the same factor (an average over the
+    batch, or any other constant), some examples left out (a loop that stops
+    early), or unequal weights.
+    """
+    def weights_are(test):
+        def explains(case, got):
+            try:
+                contributions = per_example(case)
+            except Exception:   # noqa: BLE001 - the family does not apply to this case
+                return False
+            n = len(contributions)
+            if np.shape(got) != np.shape(contributions)[1:]:
+                return False
+            c = _example_weights(contributions, got)
+            return c is not None and not np.allclose(c, 1, atol=1e-6) and test(np.round(c, 6), n)
+        return explains
+
+    def one_hot(c):
+        return len(c) > 1 and np.count_nonzero(np.abs(c) > 1e-6) == 1 and np.isclose(c.max(), 1)
+
+    return [
+        Mistake(f"{what} is not summed over the batch: it holds only the last example's gradient "
+                f"(= instead of +=)", weights_are(lambda c, n: one_hot(c) and np.isclose(c[-1], 1)), output),
+        Mistake(f"{what} is not summed over the batch: it holds only one example's gradient (the loop over the "
+                f"batch overwrites it or stops early); add every example's gradient",
+                weights_are(lambda c, n: one_hot(c)), output),
+        Mistake(f"{what} is averaged over the batch: the gradient of a sum is summed, not averaged",
+                weights_are(lambda c, n: n > 1 and np.allclose(c, 1 / n, atol=1e-6)), output),
+        Mistake(f"{what} is the batch's sum times a constant: each example's gradient must count exactly once "
+                f"(no division by the batch size or the number of positions, no extra factor)",
+                weights_are(lambda c, n: np.allclose(c, c[0], atol=1e-6)), output),
+        Mistake(f"{what} leaves out some examples' gradients: the loop over the batch must visit every example "
+                f"(range(N), not range(N - 1) or range(1, N))",
+                weights_are(lambda c, n: n > 1 and np.all(np.isclose(c, 0, atol=1e-6) | np.isclose(c, 1, atol=1e-6))),
+                output),
+        Mistake(f"{what} weights the examples' gradients unequally: sum every example's gradient once",
+                weights_are(lambda c, n: n > 1), output),
+    ]

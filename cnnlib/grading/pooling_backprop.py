@@ -4,8 +4,8 @@ import numpy as np
 
 from .. import backprop, ops
 from ..gradcheck import numerical_gradient
-from .core import (Case, CheckFailed, Mistake, _call_student, _difference, _pair, _report_gradcheck, _rng, _run_cases,
-                   _same_as, _variant_outputs)
+from .core import (Case, CheckFailed, Mistake, _batch_sum_mistakes, _call_student, _difference, _pair, _report_gradcheck,
+                   _rng, _run_cases, _same_as, _variant_outputs)
 from .convolution import _conv_cases, _conv_shape_mistakes
 
 
@@ -245,23 +245,21 @@ def check_conv2d_backward(conv2d_backward, suite="public", allow_reference=False
     def per_example(dout, x, w, stride, padding, i):
         return np.stack([ref(dout[n:n + 1], x[n:n + 1], w, stride, padding)[i] for n in range(len(x))])
 
+    def contributions(i):
+        return lambda case: per_example(**case.args, i=i)
+
     mistakes = [
         Mistake("dw is not summed over the batch: it holds one gradient per example; sum them",
                 lambda case, got: got.shape == (len(case.args["x"]),) + case.args["w"].shape and _same_as(
                     lambda **a: per_example(**a, i=1))(case, got), "dw"),
-        Mistake("dw is not summed over the batch: it holds only the last example's gradient "
-                "(= instead of +=)", part(1, lambda dout, x, w, stride, padding:
-                                          ref(dout[-1:], x[-1:], w, stride, padding)), "dw"),
-        Mistake("dw is averaged over the batch: the gradient of a sum is summed, not averaged",
-                _same_as(lambda dout, x, w, stride, padding: ref(dout, x, w, stride, padding)[1] / len(x)), "dw"),
+        # One family each for dw and db: the last example only, another one, an average, a constant
+        # factor, examples left out: any weighting of the examples' gradients but "each once".
+        *_batch_sum_mistakes("dw", contributions(1), "dw"),
         Mistake("dw is flipped: the weight gradient of cross-correlation is not rotated",
                 _same_as(lambda dout, x, w, stride, padding: ref(dout, x, w, stride, padding)[1][::-1, ::-1]), "dw"),
         Mistake("db is not summed over the batch: it holds one gradient per example; sum them",
                 lambda case, got: got.shape == (len(case.args["x"]), case.args["w"].shape[3]), "db"),
-        Mistake("db is not summed over the batch: it holds only the last example's gradient (= instead of +=)",
-                part(2, lambda dout, x, w, stride, padding: ref(dout[-1:], x[-1:], w, stride, padding)), "db"),
-        Mistake("db is averaged over the batch: sum dout over the batch and every position",
-                _same_as(lambda dout, x, w, stride, padding: ref(dout, x, w, stride, padding)[2] / len(x)), "db"),
+        *_batch_sum_mistakes("db", contributions(2), "db"),
         Mistake("db is not summed over the positions: sum dout over N, height and width",
                 lambda case, got: got.ndim >= 3 and got.shape[-1] == case.args["w"].shape[3], "db"),
         Mistake("dx uses a flipped kernel (the gradient of a convolution, not of cross-correlation)",
