@@ -136,6 +136,25 @@ def test_data_files_arrive_read_only_and_links_are_left_behind(tmp_path):
 
 
 @needs_sandbox
+def test_a_python_installed_under_tmp_stays_visible(tmp_path, monkeypatch):
+    """The private /tmp is mounted first: a course venv under /tmp (a CI checkout) is bound on top of it."""
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    (venv / "marker.txt").write_text("still here")
+    real = sandbox.readonly_paths()
+    monkeypatch.setattr(sandbox, "readonly_paths", lambda: [*real, venv])
+    run = _inside(f"print(open({str(venv / 'marker.txt')!r}).read())")
+    assert run.stdout.strip() == "still here", run.stderr
+
+
+@needs_sandbox
+def test_matplotlib_starts_from_the_machines_font_list_without_a_warning():
+    assert sandbox.matplotlib_font_list() is not None
+    run = _inside("import matplotlib.pyplot as plt; plt.figure(); print('ok')")
+    assert run.stdout.strip() == "ok" and run.stderr == "", run.stderr
+
+
+@needs_sandbox
 def test_limits_stop_memory_file_size_and_process_hogs():
     limits = sandbox.Limits(memory_bytes=2 * sandbox.GIB, processes=30, file_bytes=2 ** 20, tmp_bytes=64 * 2 ** 20)
     code = """
