@@ -142,12 +142,13 @@ def test_failure_message_shows_case_index_and_values():
         return out
 
     message = failure(grading.check_conv2d, off_by_a_bit, allow_reference=True)
-    assert "conv2d is wrong on case 1 of 5" in message
-    assert "x.shape=(1, 5, 6, 1), w.shape=(3, 3, 1, 2)" in message
+    count = len(convolution._dilated_conv_cases("public"))
+    assert f"conv2d is wrong on case 1 of {count}" in message
+    assert "x.shape=(2, 5, 6, 1), w.shape=(3, 3, 1, 2)" in message
     case = convolution._conv_cases("public")[0].args
     expected = ops.conv2d(case["x"], case["w"], case["b"])[0, 1, 2, 0]
     assert f"the output[0, 1, 2, 0] = {expected + 0.5:.8g}, expected {expected:.8g}" in message
-    assert "(1 of 24 entries differ)" in message
+    assert "(1 of 48 entries differ)" in message
     assert "none of the usual mistakes explains this output" in message
 
 
@@ -453,16 +454,31 @@ def test_dense_backward_mistakes_are_named():
                                                         lambda dout, x, w: (dout @ w.T, x.T @ dout, dout))
 
 
-def test_vertical_edge_answer_is_computed_not_stored():
-    sobel_v = np.array([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]])
-    kernels = {"first": sobel_v.T, "second": np.ones((3, 3)) / 9, "third": sobel_v}
-    grading.check_vertical_edge_answer("third", kernels)
-    assert "responds to horizontal edges" in failure(grading.check_vertical_edge_answer, "first",
-                                                                   kernels=kernels)
-    assert "must be one of" in str(pytest.raises(CheckFailed, grading.check_vertical_edge_answer,
-                                                 "fourth", kernels).value)
-    renamed = {"x": sobel_v, "y": sobel_v.T}
-    grading.check_vertical_edge_answer("x", renamed)
+@pytest.mark.parametrize("kernel", [
+    [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],          # Sobel, the sign that answers the question
+    [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],          # Prewitt
+    [[0, 0, 0], [0, -1, 1], [0, 0, 0]],            # a plain difference
+    [[0, -5, 5], [0, -5, 5], [0, -5, 5]],          # another place and scale
+])
+def test_any_left_to_right_edge_kernel_passes(kernel, capsys):
+    grading.check_vertical_edge_kernel(np.array(kernel, dtype=float))
+    assert "Right:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kernel, diagnosis", [
+    ([[1, 0, -1], [2, 0, -2], [1, 0, -1]], "responds negatively where the image gets brighter to the right"),
+    ([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], "responds to a horizontal edge"),
+    ([[1, -2, 1], [1, -2, 1], [1, -2, 1]], "responds with both signs"),
+    (np.ones((3, 3)) / 9, "its weights add up to 1"),
+    ([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], "responds to a horizontal edge"),
+])
+def test_an_edge_kernel_that_misses_is_named(kernel, diagnosis):
+    assert diagnosis in failure(grading.check_vertical_edge_kernel, np.array(kernel, dtype=float))
+
+
+def test_an_edge_kernel_of_the_wrong_form_is_refused():
+    assert "must be a 3x3 array" in failure(grading.check_vertical_edge_kernel, np.ones((2, 3)))
+    assert "is not numeric" in failure(grading.check_vertical_edge_kernel, "B")
 
 
 def test_edge_image_check():

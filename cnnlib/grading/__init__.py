@@ -33,7 +33,7 @@ from .batchnorm_residuals import (check_batch_norm_backward, check_batch_norm_in
                                   check_residual_block, check_residual_block_backward)
 
 from .convolution import (check_conv2d, check_conv_output_size, check_conv_single_step, check_edge_image,
-                          check_vertical_edge_answer, check_zero_pad)
+                          check_vertical_edge_kernel, check_zero_pad)
 from .core import HELPERS, REFERENCE_LIBRARIES, CheckFailed, PartialCredit
 from .pooling_backprop import check_conv2d_backward, check_pool2d, check_pool2d_backward, check_relu_backward
 from .training import check_dense_backward, check_model_accuracy, check_softmax_cross_entropy, check_trained_model
@@ -49,7 +49,7 @@ __all__ = [
     "check_conv_single_step",
     "check_conv2d",
     "check_edge_image",
-    "check_vertical_edge_answer",
+    "check_vertical_edge_kernel",
     "check_pool2d",
     "check_pool2d_backward",
     "check_relu_backward",

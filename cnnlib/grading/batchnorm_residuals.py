@@ -451,8 +451,9 @@ def _gradient_check_batch_norm(fn, allow_reference):
 # ---------------------------------------------------------------------------
 
 # (x shape, hidden channels M, output channels F or None for the identity shortcut, stride)
-_BLOCK_PUBLIC = [((2, 5, 4, 3), 4, None, 1), ((2, 3, 4, 3), 2, 3, 1), ((3, 4, 6, 2), 3, 5, 1),
-                 ((2, 5, 7, 3), 2, 4, 2)]
+# The public blocks hold every form of the hidden ones (a batch of one, a single input channel).
+_BLOCK_PUBLIC = [((2, 5, 4, 3), 4, None, 1), ((2, 3, 4, 3), 2, 3, 1), ((3, 4, 6, 1), 3, 5, 1),
+                 ((1, 5, 7, 3), 2, 4, 2)]
 _BLOCK_HIDDEN = [((1, 6, 5, 4), 2, None, 1), ((2, 7, 5, 2), 3, 2, 2), ((3, 3, 3, 1), 2, 3, 1),
                  ((2, 6, 6, 3), 5, 6, 2)]
 

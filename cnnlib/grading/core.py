@@ -13,6 +13,7 @@ the message.
 """
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -220,21 +221,27 @@ def invoke(fn, args, name, allow_reference=False, forbid=REFERENCE_LIBRARIES):
     return Outcome(result=result, used=used[0] if used else None)
 
 
-def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES):
+def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES, explain=None):
     """Call ``fn(**case.args)``; fail with the case when it raises or leans on a reference library.
 
     Calls into cnnlib's :data:`HELPERS` (other than the function being checked)
     are allowed; any other call from the student's code into one of the
     ``forbid`` libraries (cnnlib, TensorFlow, PyTorch, SciPy's filters) is reported.
+
+    When the call raises, the failure says why if it can: a parameter renamed in the
+    ``def`` line (:func:`_signature_diagnosis`), or whatever ``explain(kind, message,
+    case)`` recognises in the error (a check's own known mistakes; None when nothing).
     """
     __tracebackhide__ = True
     outcome = invoke(fn, case.copy_args(), name, allow_reference, forbid)
     if outcome.error is not None:
         kind, message = outcome.error
+        why = _signature_diagnosis(name, kind, message, case) or (explain and explain(kind, message, case))
         raise CheckFailed(
             f"{name} raised {kind}: {message}\n"
             f"  case: {case.describe()}\n"
-            f"  Run your function on this case yourself and read the traceback above.") from outcome.exception
+            + (f"  diagnosis: {why}\n" if why else "")
+            + "  Run your function on this case yourself and read the traceback above.") from outcome.exception
     if outcome.used is not None:
         library, where = outcome.used
         raise CheckFailed(
@@ -243,6 +250,35 @@ def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES):
             f"  The assignment asks you to compute this yourself; calling "
             f"{'the course reference' if library == 'cnnlib' else library} does not count.")
     return outcome.result
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"^[\w.<>]+\(\) got an unexpected keyword argument '(\w+)'")
+_MISSING_ARGUMENTS = re.compile(r"^[\w.<>]+\(\) missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")
+
+
+def _signature_diagnosis(name, kind, message, case):
+    """Why the call itself failed when the student's ``def`` line names its parameters differently, else None.
+
+    Checks call students' functions with keyword arguments, by the names of the
+    template's ``def`` line, so a renamed parameter fails before any of the
+    student's code runs.
+    """
+    if kind != "TypeError" or not case.args:
+        return None
+    expected = ", ".join(case.args)
+    unexpected = _UNEXPECTED_KEYWORD.match(message)
+    if unexpected and unexpected.group(1) in case.args:
+        return (f"the checks call {name} with keyword arguments named as in the template's def line "
+                f"({expected}), and your {name} has no parameter named {unexpected.group(1)!r}: "
+                f"give your parameters exactly those names")
+    missing = _MISSING_ARGUMENTS.match(message)
+    if missing:
+        names = re.findall(r"'(\w+)'", missing.group(1))
+        if names and not set(names) & set(case.args):
+            return (f"your {name} requires {', '.join(map(repr, names))}, which the checks do not pass: they call "
+                    f"it with the template's parameters only ({expected}); rename your parameters to those, or "
+                    f"give any extra one a default value")
+    return None
 
 
 def _as_array(got, what):
@@ -282,18 +318,19 @@ def _describe_difference(what, diff):
 
 
 def _run_cases(name, fn, cases, reference, mistakes, outputs=None, allow_reference=False,
-               rtol=RTOL, atol=ATOL, forbid=None, validate=None):
+               rtol=RTOL, atol=ATOL, forbid=None, validate=None, explain=None):
     """Run every case; raise :class:`CheckFailed` with a diagnosis at the first disagreement.
 
     ``outputs`` names the parts of a tuple result (e.g. ``("dx", "dw", "db")``);
     None means a single array. ``forbid``: the libraries the student's code may
     not call (default :data:`REFERENCE_LIBRARIES`). ``validate(got)`` may return a
     message that fails the case whatever the values (e.g. a float where an int is due).
+    ``explain``: passed to :func:`_call_student`, to name mistakes that make the function raise.
     """
     __tracebackhide__ = True
     for number, case in enumerate(cases, 1):
         expected = reference(**case.copy_args())
-        got = _call_student(name, fn, case, allow_reference, forbid or REFERENCE_LIBRARIES)
+        got = _call_student(name, fn, case, allow_reference, forbid or REFERENCE_LIBRARIES, explain)
         complaint = validate(got) if validate else None
         if complaint:
             raise CheckFailed(f"{complaint}\n  case: {case.describe()}")

@@ -90,7 +90,8 @@ def check_dense_backward(dense_backward, suite="public", allow_reference=False):
     """
     __tracebackhide__ = True
     rng = _rng(15, suite)
-    sizes = [(4, 3, 2), (1, 5, 3), (6, 2, 7)] + ([(3, 8, 4), (7, 1, 1)] if suite == "hidden" else [])
+    # (N, D, M): a batch of one, and one input and one output unit, in both suites
+    sizes = [(4, 3, 2), (1, 5, 3), (6, 2, 7), (5, 1, 1)] + ([(3, 8, 4), (7, 1, 1), (1, 4, 2)] if suite == "hidden" else [])
     cases = [Case({"dout": rng.normal(size=(n, m)), "x": rng.normal(size=(n, d)), "w": rng.normal(size=(d, m))})
              for n, d, m in sizes]
     ref = backprop.dense_backward
