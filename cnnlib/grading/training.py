@@ -43,18 +43,38 @@ def check_softmax_cross_entropy(softmax_cross_entropy, suite="public", allow_ref
     cases = [Case({"logits": rng.normal(scale=2, size=s), "labels": rng.integers(0, s[1], size=s[0])})
              for s in sizes]
     big = rng.normal(scale=300, size=(4, 6))
-    big[0, 0] = 800.0
+    big[0, 0] = 800.0                   # exp(800) overflows
+    big[1, 5], big[1, 0] = -450.0, 450.0  # the true class 900 below the top: its p underflows to exactly 0
     cases.append(Case({"logits": big, "labels": np.array([0, 5, 2, 3])}, "large logits"))
     ref = backprop.softmax_cross_entropy
 
     def probs(logits):
         return ops.softmax(logits, axis=1)
 
+    def true_class_probs(logits, labels):
+        return probs(logits)[np.arange(len(logits)), labels]
+
+    def epsilon_in_log(case, got):
+        p = true_class_probs(case.args["logits"], case.args["labels"])
+        guards = [lambda eps: p + eps, lambda eps: np.maximum(p, eps), lambda eps: np.clip(p, eps, 1 - eps)]
+        return got.ndim == 0 and any(np.isclose(-np.mean(np.log(guard(10.0 ** -k))), got, rtol=1e-6)
+                                     for k in range(3, 21) for guard in guards)
+
+    def log_of_zero(case, got):
+        return got.ndim == 0 and got == np.inf and np.any(true_class_probs(case.args["logits"], case.args["labels"]) == 0)
+
     mistakes = [
         Mistake("the loss is summed over the batch: return the mean",
                 _same_as(lambda logits, labels: ref(logits, labels)[0] * len(logits)), "loss"),
         Mistake("the loss is not a single number: average -log p[label] over the batch",
                 lambda case, got: got.ndim > 0, "loss"),
+        Mistake("the loss takes the log of p plus a small epsilon (or of p clipped away from 0): with large logits "
+                "a true class's p is far below any epsilon (about e^-900 in one row), so the epsilon replaces it and "
+                "the loss comes out far too small. Take log p from the shifted logits, log p_y = (z_y - m) - "
+                "log(sum_j exp(z_j - m)): it is exact and needs no epsilon", epsilon_in_log, "loss"),
+        Mistake("log(0): with large logits the true class's probability underflows to exactly 0, and its log is "
+                "-inf. Take log p from the shifted logits, log p_y = (z_y - m) - log(sum_j exp(z_j - m)), instead of "
+                "the log of the softmax", log_of_zero, "loss"),
         Mistake("exp overflowed (nan or inf): subtract each row's maximum from the logits before exp",
                 lambda case, got: not np.all(np.isfinite(got)), "loss"),
         Mistake("the loss uses log(p) without the minus sign", _same_as(
@@ -158,8 +178,7 @@ def check_model_accuracy(model, minimum, library="cnnlib"):
     elif library == "keras":
         if not hasattr(model, "layers") or not hasattr(model, "predict"):
             raise CheckFailed(f"expected a Keras model, got {type(model).__name__}")
-        if not any(type(layer).__name__ in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D")
-                   for layer in model.layers):
+        if not any(type(layer).__name__ in CONVOLUTIONS for layer in _keras_layers(model)):   # sub-models too
             raise CheckFailed("the Keras model has no Conv2D layer: this assignment asks for a CNN")
         probs = np.asarray(model.predict(x_test, verbose=0))
     else:
