@@ -68,6 +68,12 @@ class Case:
                 parts.append(f"{name}.shape={value.shape}")
             elif callable(value):
                 parts.append(f"{name}=<a model given by the check>")
+            elif isinstance(value, dict) and any(isinstance(v, np.ndarray) for v in value.values()):
+                shapes = ", ".join(f"{k}: {np.shape(v)}" for k, v in value.items())
+                parts.append(f"{name}={{{shapes}}}")
+            elif isinstance(value, (tuple, list)) and any(isinstance(v, (np.ndarray, dict, tuple, list))
+                                                          for v in value):
+                parts.append(f"{name}=<{type(value).__name__} of {len(value)} items>")
             elif isinstance(value, list) and len(value) > 4:
                 parts.append(f"{name}=<{len(value)} items>")
             else:
@@ -475,3 +481,53 @@ def _batch_sum_mistakes(what, per_example, output=None):
         Mistake(f"{what} weights the examples' gradients unequally: sum every example's gradient once",
                 weights_are(lambda c, n: n > 1), output),
     ]
+
+
+# ---------------------------------------------------------------------------
+# Families of variants (added for Assignment 5; used by Assignments 5 and 6)
+#
+# A wrong answer is often the right computation with one or two components
+# chosen wrongly (the axes of a statistic, a flatten order, a missing mask).
+# A family builds every combination of components from the reference and names
+# the component that is wrong in the simplest combination reproducing the output.
+# ---------------------------------------------------------------------------
+
+class _Family:
+    """Variants of a reference built from named components; which of them reproduce an output.
+
+    ``build(case)`` yields ``(components, outputs)`` pairs: ``components`` a dict
+    naming the choice made for each component, ``outputs`` a dict from output
+    name to array. The correct choices are ``correct``. The variants that
+    reproduce a given output are found once and kept, so the many Mistakes built
+    by :meth:`mistake` cost one pass over the variants per failing output.
+    """
+
+    def __init__(self, build, correct):
+        self.build, self.correct = build, correct
+        self._cache = (None, None, None)   # (key, matching components, unused)
+
+    def matching(self, case, output, got):
+        """The components of the variants whose ``output`` equals ``got`` (to the checks' tolerance) with
+        the fewest components wrong: the simplest explanations (when the case cannot tell two mistakes
+        apart, say a ReLU mask that is all ones, the one that needs fewer is taken)."""
+        key = (id(case), output, np.shape(got), np.asarray(got, dtype=np.float64).tobytes())
+        if self._cache[0] != key:
+            found = []
+            for components, outputs in self.build(case):
+                value = outputs.get(output)
+                if value is not None and np.shape(value) == np.shape(got) and _difference(value, got) is None:
+                    found.append(components)
+            wrong = [sum(c.get(k, v) != v for k, v in self.correct.items()) for c in found]
+            self._cache = (key, [c for c, w in zip(found, wrong) if w == min(wrong)], None)
+        return self._cache[1]
+
+    def mistake(self, description, output, wrong):
+        """A Mistake explained when some variant with ``wrong(components)`` true reproduces the output."""
+        return Mistake(description, lambda case, got: any(wrong(c) for c in self.matching(case, output, got)),
+                       output)
+
+    def differs(self, component, values=None):
+        """``wrong`` for :meth:`mistake`: the component takes one of ``values`` (default: anything but correct)."""
+        if values is None:
+            return lambda c: component in c and c[component] != self.correct[component]
+        return lambda c: c.get(component) in values
