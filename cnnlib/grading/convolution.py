@@ -170,8 +170,9 @@ def check_conv_single_step(conv_single_step, suite="public", allow_reference=Fal
         if "0-dimensional arrays can be converted" in message or "only length-1 arrays" in message:
             return ("float(b) (or int(b)) refuses an array of shape (1, 1, 1) in NumPy 2: read the number "
                     "with b.item() or np.asarray(b).item(), which also work when b is a NumPy scalar")
-        if kind == "AttributeError" and "item" in message:
-            return "b may be a NumPy scalar or an array: np.asarray(b).item() reads the number in both cases"
+        if np.ndim(case.args["b"]) == 0 and (kind == "IndexError" or "not subscriptable" in message):
+            return ("b is a NumPy scalar in this case (conv2d passes b[f]), which cannot be indexed like b[0, 0, 0]: "
+                    "np.asarray(b).item() reads the number in both forms")
         return None
 
     def reference(a_slice, w, b):
