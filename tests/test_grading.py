@@ -1101,3 +1101,17 @@ def test_a6_grader_scores_by_tier_and_the_notebook_leaves_it_to_the_grader(a6, m
     for check in (grading.check_overfit, grading.check_network_accuracy):
         assert check(a6["train"], {"epochs": 1, "batch_size": 10, "learning_rate": 0.3}) is None
         assert core.DECIDED_BY_GRADER in capsys.readouterr().out
+
+
+def test_assignment_6_states_the_graders_tiers_and_budget():
+    """The numbers a6's text promises are the ones the grader uses."""
+    nb = nbformat.read(course.SOLUTIONS / A6 / f"{A6}.ipynb", as_version=4)
+    text = " ".join(" ".join(cell.source.replace("*", "").replace("`", "").split()) for cell in nb.cells
+                    if cell.cell_type == "markdown")
+    (full, top), (half, share) = network.TIERS
+    assert f"35 from {full:.0%}" in text and f"{35 * share:g} from {half:.0%}" in text
+    assert f'"epochs" (1 to {network.BUDGET["overfit"]["epochs"]})' in text
+    assert f'"batch_size" ({network.MIN_BATCH} to {network.BUDGET["overfit"]["batch_size"]})' in text
+    assert f'"batch_size" {network.MIN_BATCH} to {network.BUDGET["accuracy"]["batch_size"]}' in text
+    assert f"first {network.TRAIN_EXAMPLES:,} training digits" in text
+    assert f"first {network.OVERFIT_EXAMPLES} training digits" in text
