@@ -1115,3 +1115,11 @@ def test_assignment_6_states_the_graders_tiers_and_budget():
     assert f'"batch_size" {network.MIN_BATCH} to {network.BUDGET["accuracy"]["batch_size"]}' in text
     assert f"first {network.TRAIN_EXAMPLES:,} training digits" in text
     assert f"first {network.OVERFIT_EXAMPLES} training digits" in text
+
+
+def test_a6_train_may_update_the_given_arrays_in_place(capsys):
+    """Students often write params[name] -= ...; the check compares with copies, so that costs nothing."""
+    ns = a6_functions([("            params = {name: params[name] - learning_rate * grads[name] for name in params}",
+                        "            for name in params:\n                params[name] -= learning_rate * grads[name]")])
+    grading.check_train(ns["train"])
+    assert "train: all" in capsys.readouterr().out

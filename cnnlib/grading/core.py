@@ -82,8 +82,21 @@ class Case:
         return f"{text}  ({self.note})" if self.note else text
 
     def copy_args(self):
-        """Fresh copies, so a student function that writes into its inputs spoils nothing."""
-        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.args.items()}
+        """Fresh copies, so a student function that writes into its inputs spoils nothing.
+
+        Arrays are copied, also inside dicts, lists and tuples (a network's ``params``)."""
+        return {k: _fresh(v) for k, v in self.args.items()}
+
+
+def _fresh(value):
+    """A copy of the arrays in ``value``, however deep in dicts, lists and tuples; other values as they are."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (np.ndarray, dict, list, tuple)) for v in value):
+        return type(value)(_fresh(v) for v in value)
+    return value
 
 
 @dataclass

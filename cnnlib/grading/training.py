@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from .. import backprop, ops
+from . import wire
 from ..gradcheck import numerical_gradient
 from .core import (DECIDED_BY_GRADER, Case, CheckFailed, Mistake, PartialCredit, Remote, _call_student,
                    _report_gradcheck, _rng, _run_cases, _same_as, grading_run)
@@ -376,6 +377,15 @@ def train_and_measure(model, recipe, library, seed=GRADER_SEED):
     return _accuracy(trained, library, x_test, y_test)
 
 
+def train_and_validate(model, recipe, library, seed=GRADER_SEED):
+    """What the notebook shows: train afresh on the 3,000 digits of the validation split, return validation accuracy."""
+    from .. import data
+
+    (x_train, y_train), (x_val, y_val), _ = data.load_mnist_subset(validation_size=1000)
+    trained = train(model, recipe, library, x_train, y_train, seed)
+    return _accuracy(trained, library, x_val, y_val)
+
+
 def credit(accuracy, library):
     """Share of the points for a held-out ``accuracy``: the first tier it reaches, else 0."""
     for threshold, share in TIERS[library]:
@@ -386,6 +396,23 @@ def credit(accuracy, library):
 
 def _tiers_text(library):
     return ", ".join(f"{share:.0%} of the points from {threshold:.0%}" for threshold, share in TIERS[library])
+
+
+def _as_the_grader_receives(model):
+    """The model as it reaches the grader: written as data and rebuilt (:mod:`cnnlib.grading.wire`).
+
+    In a notebook this refuses what the grader would refuse (a Keras ``Lambda`` or custom layer, a layer
+    that is not one of ``cnnlib.layers``), with the same reason.
+    """
+    __tracebackhide__ = True
+    try:
+        rebuilt = wire.loads(wire.dumps(model))
+    except wire.WireError as err:
+        raise CheckFailed(f"the grader receives your model as a description (layers, settings, weights) and "
+                          f"rebuilds it, and this one cannot be rebuilt: {err}") from None
+    if isinstance(rebuilt, wire.Opaque):
+        return model          # not a model at all: _check_network says what was expected
+    return rebuilt
 
 
 def check_trained_model(build_model, recipe, library="cnnlib"):
@@ -413,6 +440,8 @@ def check_trained_model(build_model, recipe, library="cnnlib"):
         raise ValueError(f"library must be 'cnnlib' or 'keras', got {library!r}")
     recipe = check_recipe(recipe, library)
     model = _call_student("build_model", build_model, Case({}, "no arguments"), allow_reference=True)
+    if not isinstance(build_model, Remote):
+        model = _as_the_grader_receives(model)
     _check_network(model, library)
     from .. import data
 
@@ -432,8 +461,7 @@ def check_trained_model(build_model, recipe, library="cnnlib"):
     if grading_run():
         print(f"the network and the recipe are valid {DECIDED_BY_GRADER}")
         return
-    (x_train, y_train), (x_val, y_val), _ = data.load_mnist_subset(validation_size=1000)
-    accuracy = _accuracy(train(model, recipe, library, x_train, y_train), library, x_val, y_val)
+    accuracy = train_and_validate(model, recipe, library)
     print(f"validation accuracy {accuracy:.1%} (trained on 3,000 digits, measured on the 1,000 validation "
           f"digits). The grader trains the same network with the same recipe on all 4,000 training digits and "
           f"measures the 1,000 test digits: {_tiers_text(library)}.")
