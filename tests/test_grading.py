@@ -1123,3 +1123,61 @@ def test_a6_train_may_update_the_given_arrays_in_place(capsys):
                         "            for name in params:\n                params[name] -= learning_rate * grads[name]")])
     grading.check_train(ns["train"])
     assert "train: all" in capsys.readouterr().out
+
+
+def _given_and_answers(name, cells):
+    """A namespace from the notebook's locked cells and its solution cells (``cells`` replacing some), in order.
+
+    A cell that raises is skipped, as in a notebook that runs on after an error."""
+    import contextlib
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    nb = nbformat.read(course.SOLUTIONS / name / f"{name}.ipynb", as_version=4)
+    fill = {**course.solution_fill(name), **cells}
+    namespace = {"__name__": "__main__"}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade") or not (meta.get("locked") or meta.get("solution")):
+            continue
+        source = fill[meta["grade_id"]] if meta.get("solution") else cell.source
+        with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(source, meta["grade_id"], "exec"), namespace)
+    return nb, namespace
+
+
+def _passes(code, namespace):
+    import contextlib
+    import io
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(code, namespace)
+    except Exception:  # noqa: BLE001 - a failed check, or a missing answer
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")     # the fixtures' overflows and logs of 0
+@pytest.mark.parametrize("name", course.assignment_names())
+def test_a_wrong_answer_that_passes_a_public_cell_passes_its_hidden_cases_too(name, tf):
+    """Every fixture (a realistic wrong or right answer) and the solution: no test cell passes its public
+    part and fails its hidden part, so a student who passes the public cell is never surprised by a form."""
+    import re
+
+    fixtures = [course.read_fixture(p) for p in sorted((Path(__file__).parent / "fixtures" / name).glob("*.py"))]
+    surprises, compared = [], 0
+    for fixture in [course.Fixture("solution", "")] + fixtures:
+        nb, namespace = _given_and_answers(name, fixture.cells)
+        for cell in nb.cells:
+            hidden = re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S)
+            if not cell.metadata.get("nbgrader", {}).get("grade") or not hidden:
+                continue
+            public = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+            compared += 1
+            if _passes(public, namespace) and not _passes(hidden[0], namespace):
+                surprises.append(f"{fixture.name}: {cell.metadata['nbgrader']['grade_id']}")
+    assert compared >= len(fixtures) + 1 and surprises == []

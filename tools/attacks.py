@@ -209,8 +209,9 @@ def honest_cases(count=2):
     return [D.Case(f"honest_{i}", "correct", "the instructor's answers") for i in range(1, count + 1)]
 
 
-# cnnlib.ops.conv2d_naive with every name changed, reformatted and commented, and a
-# hand-written stand-in for the cnnlib helper it calls (calling cnnlib would fail the check).
+# cnnlib.ops.conv2d_naive with every name changed (but the template's parameter names, which the
+# checks call it by), reformatted and commented, and a hand-written stand-in for the cnnlib helper it
+# calls (calling cnnlib would fail the check).
 COPIED_REFERENCE = '''
 def my_geometry(images, kernels, bias, step, pad, spread):
     pair = lambda v: (v, v) if np.isscalar(v) else tuple(v)
@@ -220,10 +221,10 @@ def my_geometry(images, kernels, bias, step, pad, spread):
     out_w = (images.shape[2] + 2 * pad_w - spread_w * (kernels.shape[1] - 1) - 1) // step_w + 1
     return images, kernels, bias, (step_h, step_w), (spread_h, spread_w), (pad_h, pad_w), (out_h, out_w)
 
-def conv2d(images, kernels, bias=None, stride=1, padding=0, dilation=1):
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
     # my convolution: one dot product per output number
     images, kernels, bias, (step_h, step_w), (spread_h, spread_w), pads, (rows, cols) = my_geometry(
-        images, kernels, bias, stride, padding, dilation)
+        x, w, b, stride, padding, dilation)
     padded = zero_pad(images, pads)
     k_rows, k_cols, _, filters = kernels.shape
     reach_h, reach_w = spread_h * (k_rows - 1) + 1, spread_w * (k_cols - 1) + 1
