@@ -2,7 +2,7 @@
 #   make lab    set up .venv if needed, then open JupyterLab on the course
 #   make test   set up .venv if needed, then run the whole test suite
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test bench release html grade grade-demo student-bundle clean
+.PHONY: help venv lab test bench release html grade grade-demo student-bundle hub hub-clean clean
 
 VENV        ?= .venv
 PYTHON      ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -28,6 +28,8 @@ help:
 	@echo "make grade ASSIGNMENT=a1_convolution [JOBS=N]   autograde every submission, each in a sandbox (docs/instructor.md)"
 	@echo "make grade-demo [JOBS=N] [DEMO_ARGS=--postgres]  the whole nbgrader loop for 30 synthetic students"
 	@echo "make student-bundle   dist/cnn-course-student.zip: everything students need, nothing they must not see"
+	@echo "make hub [HUB_PORT=8000]   (root) JupyterHub on 127.0.0.1 for a demo class of real Unix accounts"
+	@echo "make hub-clean            (root) remove the demo class: its accounts, servers and $(HUB_DIR)"
 	@echo "Both set up $(VENV) first when it is missing or pyproject.toml changed."
 
 # The stamp is newer than pyproject.toml once the venv holds what it lists.
@@ -89,6 +91,22 @@ grade-demo: $(STAMP)
 
 student-bundle: $(STAMP)
 	$(BIN)/python -m tools.bundle
+
+# A demo class on JupyterHub (docs/deploy.md): an instructor and students as real Unix accounts,
+# a shared exchange, each server run as its user. Needs root; configurable-http-proxy comes from npm.
+HUB_DIR      ?= /srv/cnn-course-hub
+HUB_PORT     ?= 8000
+HUB_STUDENTS ?= alice,bob,carol
+HUB_PROXY    := hub/node_modules/.bin/configurable-http-proxy
+$(HUB_PROXY): hub/package.json hub/package-lock.json
+	npm ci --prefix hub --no-audit --no-fund --silent
+	@touch $@
+
+hub: $(STAMP) $(HUB_PROXY)
+	$(BIN)/python -m tools.hub up --dir "$(HUB_DIR)" --port $(HUB_PORT) --students "$(HUB_STUDENTS)"
+
+hub-clean: $(STAMP)
+	$(BIN)/python -m tools.hub clean --dir "$(HUB_DIR)"
 
 clean:
 	rm -rf .pytest_cache .hypothesis cnnlib.egg-info test-output site

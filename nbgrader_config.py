@@ -3,6 +3,8 @@
     solutions/<assignment>/   the instructors' source: solutions and hidden tests
     assignments/<assignment>/ the student versions, made by `make release` (never edit by hand)
     submitted/, autograded/, feedback/, gradebook.db   grading work, ignored by git
+    exchange/                 where assignments are released and submitted, unless
+                              CNN_COURSE_EXCHANGE names another folder (a hub's shared one)
 """
 
 import os
@@ -14,7 +16,11 @@ c = get_config()  # noqa: F821 - nbgrader provides get_config
 COURSE_ROOT = Path(__file__).resolve().parent
 
 c.CourseDirectory.root = str(COURSE_ROOT)
-c.CourseDirectory.course_id = "cnn-course"
+# The course id and the exchange live here, so that the nbgrader commands, Formgrader and the
+# Assignment List agree with no --Exchange.root flag. A hub sets both for every user through the
+# environment (hub/jupyterhub_config.py); on its own the course keeps its exchange beside this file.
+c.CourseDirectory.course_id = os.environ.get("CNN_COURSE_ID") or "cnn-course"
+c.Exchange.root = os.environ.get("CNN_COURSE_EXCHANGE") or str(COURSE_ROOT / "exchange")
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 c.CourseDirectory.db_url = os.environ.get("DATABASE_URL") or f"sqlite:///{COURSE_ROOT / 'gradebook.db'}"
@@ -50,3 +56,13 @@ c.ContainedExecute.timeout = c.Execute.timeout
 # --unsafe-no-sandbox sets CNN_COURSE_UNSAFE_NO_SANDBOX=1; its report then says so on every line.
 c.ContainedExecute.sandbox = os.environ.get("CNN_COURSE_UNSAFE_NO_SANDBOX") != "1"
 c.LimitOutputSize.max_chars = int(os.environ.get("CNN_COURSE_MAX_OUTPUT", "100000"))
+
+# Feedback students can read (tools/feedback.py): hidden tests' code removed, each test's result
+# and diagnosis listed first, mathematics as MathML, so the page needs no network.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+from tools.feedback import FeedbackExporter, ReadableTestResults  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests,
+                                    ReadableTestResults]
+c.GenerateFeedback.exporter_class = FeedbackExporter

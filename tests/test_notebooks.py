@@ -57,3 +57,41 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
         os.environ.update(env_backup)
     errors = [out for cell in nb.cells for out in cell.get("outputs", []) if out.output_type == "error"]
     assert not errors
+
+
+def _graded_function_names():
+    """Names of the functions that the assignments' solution cells define (what students are graded on)."""
+    import ast
+
+    names = set()
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+                try:
+                    tree = ast.parse(cell.source)
+                except SyntaxError:
+                    continue
+                names |= {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    return names
+
+
+def test_the_graded_functions_are_found():
+    """The check below is only as good as this list: it must hold a1's functions, for one."""
+    assert {"conv2d", "conv_output_size", "zero_pad"} <= _graded_function_names()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_lectures_do_not_define_the_graded_functions(path):
+    """A lecture calls cnnlib for a function an assignment grades; it never writes one out under its name."""
+    import ast
+
+    graded = _graded_function_names()
+    found = []
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "code":
+            continue
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        found += [(index, node.name) for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.FunctionDef) and node.name in graded]
+    assert not found, (f"{path.name}: code cells define functions that an assignment grades {found}; "
+                       f"call cnnlib's version instead and leave the writing to the assignment")

@@ -28,6 +28,7 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pip_side = {_requirement(r) for r in project["dependencies"]}
     pip_side |= {_requirement(r) for r in project["optional-dependencies"]["test"]}
+    pip_side |= {_requirement(r) for r in project["optional-dependencies"]["hub"]}
 
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda_side, nested = set(), []
@@ -53,7 +54,7 @@ def test_the_listed_dependencies_are_the_ones_the_course_names():
              ["project"]["dependencies"]}
     assert names == {"numpy", "matplotlib", "ipywidgets", "jupyterlab", "nbgrader", "tensorflow-cpu",
                      "scikit-learn", "scikit-image", "mlxtend", "tqdm", "threadpoolctl", "psutil",
-                     "psycopg"}
+                     "psycopg", "latex2mathml"}
 
 
 def test_cnnlib_is_installed_from_this_checkout():

@@ -72,6 +72,14 @@ def test_a_corrupted_byte_never_raises_anything_but_wire_error(value, where, byt
         pass
 
 
+def test_a_header_nested_past_any_limit_is_refused_not_crashed_on():
+    import struct
+
+    header = b"[" * 200_000 + b"]" * 200_000
+    with pytest.raises(wire.WireError):
+        wire.loads(wire.MAGIC + struct.pack("<Q", len(header)) + header)
+
+
 def test_objects_that_are_not_data_arrive_as_named_placeholders():
     class Sneaky:
         def __eq__(self, other):

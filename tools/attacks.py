@@ -209,9 +209,9 @@ def honest_cases(count=2):
     return [D.Case(f"honest_{i}", "correct", "the instructor's answers") for i in range(1, count + 1)]
 
 
-# cnnlib.ops.conv2d_naive with every name changed (but the template's parameter names, which the
-# checks call it by), reformatted and commented, and a hand-written stand-in for the cnnlib helper it
-# calls (calling cnnlib would fail the check).
+# cnnlib.ops.conv2d_naive with its local names changed (the arguments keep the names the
+# stub gives), reformatted and commented, and a hand-written stand-in for the cnnlib
+# helper it calls (calling cnnlib would fail the check).
 COPIED_REFERENCE = '''
 def my_geometry(images, kernels, bias, step, pad, spread):
     pair = lambda v: (v, v) if np.isscalar(v) else tuple(v)
@@ -223,22 +223,22 @@ def my_geometry(images, kernels, bias, step, pad, spread):
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
     # my convolution: one dot product per output number
-    images, kernels, bias, (step_h, step_w), (spread_h, spread_w), pads, (rows, cols) = my_geometry(
+    x, w, b, (step_h, step_w), (spread_h, spread_w), pads, (rows, cols) = my_geometry(
         x, w, b, stride, padding, dilation)
-    padded = zero_pad(images, pads)
-    k_rows, k_cols, _, filters = kernels.shape
+    padded = zero_pad(x, pads)
+    k_rows, k_cols, _, filters = w.shape
     reach_h, reach_w = spread_h * (k_rows - 1) + 1, spread_w * (k_cols - 1) + 1
-    result = np.zeros((images.shape[0], rows, cols, filters), dtype=images.dtype)
-    for image in range(images.shape[0]):
+    result = np.zeros((x.shape[0], rows, cols, filters), dtype=x.dtype)
+    for image in range(x.shape[0]):
         for row in range(rows):
             top = row * step_h
             for col in range(cols):
                 left = col * step_w
                 patch = padded[image, top:top + reach_h:spread_h, left:left + reach_w:spread_w, :]
                 for f in range(filters):
-                    result[image, row, col, f] = conv_single_step(patch, kernels[:, :, :, f], bias[f])
+                    result[image, row, col, f] = conv_single_step(patch, w[:, :, :, f], b[f])
     return result
 '''
 
-ATTACKS.append(("attack_copies_reference", "cnnlib's conv2d_naive pasted with new names, comments and layout",
+ATTACKS.append(("attack_copies_reference", "cnnlib's conv2d_naive pasted with new local names, comments and layout",
                 {"conv2d": COPIED_REFERENCE}, (), "flagged", "matches the reference implementation", "copy"))

@@ -228,14 +228,18 @@ def loads(data, allow_factories=False):
         raise WireError("truncated header")
     try:
         header = json.loads(bytes(data[start:start + length]))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise WireError(f"unreadable header: {err}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise WireError(f"unreadable header: {type(err).__name__}") from None
     if not isinstance(header, dict) or not isinstance(header.get("arrays"), list):
         raise WireError("malformed header")
     blob = memoryview(data)[start + length:]
-    arrays = [_read_array(entry, blob) for entry in header["arrays"]]
-    reader = _Reader(arrays, allow_factories)
-    return reader.value(header.get("value"), 0)
+    try:
+        arrays = [_read_array(entry, blob) for entry in header["arrays"]]
+        return _Reader(arrays, allow_factories).value(header.get("value"), 0)
+    except WireError:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError) as err:   # a malformed number, say
+        raise WireError(f"malformed value: {type(err).__name__}: {err}"[:300]) from None
 
 
 def _read_array(entry, blob):
