@@ -32,9 +32,10 @@ def released(tmp_path_factory):
     return root
 
 
-def test_there_are_five_assignments():
+def test_there_are_six_assignments():
     assert ASSIGNMENTS == ["a1_convolution", "a2_pooling_and_backprop", "a3_training_a_cnn",
-                           "a4_architectures_and_visualization", "a5_batchnorm_and_residuals"]
+                           "a4_architectures_and_visualization", "a5_batchnorm_and_residuals",
+                           "a6_network_from_scratch"]
 
 
 def _notebook_json(path):

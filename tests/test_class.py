@@ -1,7 +1,7 @@
 """Grading a real class: the exchange loop, hostile submissions contained, PostgreSQL in parallel.
 
-The class is tools/demo_class.py's 30 students for assignment 1: 5 correct, the 11
-fixture submissions of tests/fixtures/a1_convolution, 2 blank and 12 hostile. Each
+The class is tools/demo_class.py's 30 students for assignment 1: 5 correct, 11 of the
+fixture submissions of tests/fixtures/a1_convolution (demo_class.CLASS_FIXTURES), 2 blank and 12 hostile. Each
 case states, by hand, the test cells it must lose, its status and a phrase of its
 reason; the honest ones lose exactly what their fixture says when graded alone
 (tests/test_assignments.py checks that).

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cnnlib import backprop, blocks, grading, ops, shapes
-from cnnlib.grading import CheckFailed, convolution, core, pooling_backprop, visualization
+from cnnlib.grading import CheckFailed, convolution, core, network, pooling_backprop, visualization
 from tools import course
 
 
@@ -142,12 +142,13 @@ def test_failure_message_shows_case_index_and_values():
         return out
 
     message = failure(grading.check_conv2d, off_by_a_bit, allow_reference=True)
-    assert "conv2d is wrong on case 1 of 5" in message
-    assert "x.shape=(1, 5, 6, 1), w.shape=(3, 3, 1, 2)" in message
+    count = len(convolution._dilated_conv_cases("public"))
+    assert f"conv2d is wrong on case 1 of {count}" in message
+    assert "x.shape=(2, 5, 6, 1), w.shape=(3, 3, 1, 2)" in message
     case = convolution._conv_cases("public")[0].args
     expected = ops.conv2d(case["x"], case["w"], case["b"])[0, 1, 2, 0]
     assert f"the output[0, 1, 2, 0] = {expected + 0.5:.8g}, expected {expected:.8g}" in message
-    assert "(1 of 24 entries differ)" in message
+    assert "(1 of 48 entries differ)" in message
     assert "none of the usual mistakes explains this output" in message
 
 
@@ -434,7 +435,7 @@ def test_loss_mistakes_are_named():
         return loss * len(logits), dlogits
 
     def naive(logits, labels):
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
             rows = np.arange(len(logits))
             loss = -np.log(probs[rows, labels]).mean()
@@ -453,16 +454,31 @@ def test_dense_backward_mistakes_are_named():
                                                         lambda dout, x, w: (dout @ w.T, x.T @ dout, dout))
 
 
-def test_vertical_edge_answer_is_computed_not_stored():
-    sobel_v = np.array([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]])
-    kernels = {"first": sobel_v.T, "second": np.ones((3, 3)) / 9, "third": sobel_v}
-    grading.check_vertical_edge_answer("third", kernels)
-    assert "responds to horizontal edges" in failure(grading.check_vertical_edge_answer, "first",
-                                                                   kernels=kernels)
-    assert "must be one of" in str(pytest.raises(CheckFailed, grading.check_vertical_edge_answer,
-                                                 "fourth", kernels).value)
-    renamed = {"x": sobel_v, "y": sobel_v.T}
-    grading.check_vertical_edge_answer("x", renamed)
+@pytest.mark.parametrize("kernel", [
+    [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],          # Sobel, the sign that answers the question
+    [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],          # Prewitt
+    [[0, 0, 0], [0, -1, 1], [0, 0, 0]],            # a plain difference
+    [[0, -5, 5], [0, -5, 5], [0, -5, 5]],          # another place and scale
+])
+def test_any_left_to_right_edge_kernel_passes(kernel, capsys):
+    grading.check_vertical_edge_kernel(np.array(kernel, dtype=float))
+    assert "Right:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kernel, diagnosis", [
+    ([[1, 0, -1], [2, 0, -2], [1, 0, -1]], "responds negatively where the image gets brighter to the right"),
+    ([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], "responds to a horizontal edge"),
+    ([[1, -2, 1], [1, -2, 1], [1, -2, 1]], "responds with both signs"),
+    (np.ones((3, 3)) / 9, "its weights add up to 1"),
+    ([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], "responds to a horizontal edge"),
+])
+def test_an_edge_kernel_that_misses_is_named(kernel, diagnosis):
+    assert diagnosis in failure(grading.check_vertical_edge_kernel, np.array(kernel, dtype=float))
+
+
+def test_an_edge_kernel_of_the_wrong_form_is_refused():
+    assert "must be a 3x3 array" in failure(grading.check_vertical_edge_kernel, np.ones((2, 3)))
+    assert "is not numeric" in failure(grading.check_vertical_edge_kernel, "B")
 
 
 def test_edge_image_check():
@@ -695,3 +711,483 @@ def test_assignment_3_states_the_graders_tiers_and_budget():
         assert f"30 points from {full:.1%}" in text and f"15 from {half:.1%}" in text, library
         assert f"at most {BUDGET[library]['epochs']}" in text
         assert f"{BUDGET[library]['multiply_adds']:,} multiply-adds" in text
+    assert "120 seconds" in text          # the time limit of a graded test cell
+
+
+# --- the written contract: the public cases show every form of argument the hidden ones use ------
+#
+# A graded test cell runs its check's public cases, which the student runs too, and hidden ones. For
+# a student whose function passes the public cell to fail only on unseen *values*, every argument
+# form a hidden case uses (an int or a pair, None or an array, the rank of an array and which of its
+# axes have length 1, the string of a mode, ...) must appear among the public cases. Each check is
+# run here with spies that record the arguments of every call the check makes, in both suites.
+
+def argument_form(value):
+    """What a function must handle about a value, beyond the value itself."""
+    if value is None:
+        return "None"
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating)):
+        return "float"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, np.ndarray):
+        ones = tuple(axis for axis, size in enumerate(value.shape) if size == 1)
+        return f"array of kind {value.dtype.kind}, rank {value.ndim}, axes of length 1: {ones}"
+    if isinstance(value, (tuple, list)):
+        if len(value) > 4:
+            return f"{type(value).__name__} of {len(value)} items"
+        return f"{type(value).__name__} of ({', '.join(argument_form(v) for v in value)})"
+    if isinstance(value, dict):
+        return "dict of {" + ", ".join(f"{k!r}: {argument_form(v)}" for k, v in sorted(value.items())) + "}"
+    if hasattr(value, "layers"):
+        return f"model {type(value).__name__}"
+    if callable(value):
+        return "function"
+    return f"object {type(value).__name__}"
+
+
+def uncovered_forms(public_calls, hidden_calls):
+    """{argument: forms the hidden calls give it that no public call does}; {} when the contract holds."""
+    uncovered = {}
+    for name in {name for call in hidden_calls for name in call}:
+        public = {call.get(name, "not passed") for call in public_calls}
+        extra = {call.get(name, "not passed") for call in hidden_calls} - public
+        if extra:
+            uncovered[name] = extra
+    return uncovered
+
+
+def _a6_reference():
+    def forward(params, x):
+        out, layers = network._forward(params, x)
+        return out, {**layers, "params": params}
+
+    def backward(dscores, cache):
+        return network._backward(dscores, cache["params"], cache)
+
+    return {"forward": forward, "backward": backward, "train": network.reference_train}
+
+
+def _conv_output_size(n, k, padding, stride, dilation):
+    return shapes.conv_output_size(n, k, padding=padding, stride=stride, dilation=dilation)
+
+
+def contract_table():
+    """(check, {its function arguments: the reference to spy on}) for every check with a hidden suite."""
+    from cnnlib import viz
+
+    a6 = _a6_reference()
+    return [
+        (grading.check_zero_pad, {"zero_pad": ops.zero_pad}),
+        (grading.check_conv_output_size, {"conv_output_size": _conv_output_size}),
+        (grading.check_conv_single_step, {"conv_single_step": ops.conv_single_step}),
+        (grading.check_conv2d, {"conv2d": ops.conv2d}),
+        (grading.check_pool2d, {"pool2d": ops.pool2d}),
+        (grading.check_pool2d_backward, {"pool2d_backward": backprop.pool2d_backward}),
+        (grading.check_relu_backward, {"relu_backward": backprop.relu_backward}),
+        (grading.check_conv2d_backward, {"conv2d_backward": backprop.conv2d_backward}),
+        (grading.check_softmax_cross_entropy, {"softmax_cross_entropy": backprop.softmax_cross_entropy}),
+        (grading.check_dense_backward, {"dense_backward": backprop.dense_backward}),
+        (grading.check_occlusion_map, {"occlusion_map": viz.occlusion_map}),
+        (grading.check_saliency_map, {"saliency_map": viz.saliency_map}),
+        (grading.check_batch_norm_training, {"batch_norm": ops.batch_norm}),
+        (grading.check_batch_norm_inference, {"batch_norm": ops.batch_norm}),
+        (grading.check_batch_norm_backward, {"batch_norm_backward": backprop.batch_norm_backward}),
+        (grading.check_residual_block, {"residual_block": blocks.residual_block}),
+        (grading.check_residual_block_backward, {"residual_block_backward": blocks.residual_block_backward}),
+        (grading.check_network_forward, {"forward": a6["forward"]}),
+        (grading.check_network_backward, {"forward": a6["forward"], "backward": a6["backward"]}),
+        (grading.check_train, {"train": a6["train"]}),
+    ]
+
+
+def recorded_calls(check, references, suite):
+    """{function argument: [the forms of each call's arguments]} for one run of ``check``."""
+    calls = {name: [] for name in references}
+
+    def spy(name, reference):
+        def function(**kwargs):
+            calls[name].append({key: argument_form(value) for key, value in kwargs.items()})
+            return reference(**kwargs)
+        return function
+
+    check(**{name: spy(name, reference) for name, reference in references.items()}, suite=suite,
+          allow_reference=True)
+    return calls
+
+
+def test_every_check_with_hidden_cases_is_in_the_contract_table():
+    import inspect
+
+    with_suites = {name for name in grading.__all__ if name.startswith("check_")
+                   and "suite" in inspect.signature(getattr(grading, name)).parameters}
+    assert with_suites == {check.__name__ for check, _ in contract_table()}
+    assert len(with_suites) == 20
+
+
+@pytest.mark.parametrize("check, references", contract_table(), ids=[c.__name__ for c, _ in contract_table()])
+def test_hidden_cases_use_only_argument_forms_the_public_cases_show(check, references, tf, capsys):
+    public = recorded_calls(check, references, "public")
+    hidden = recorded_calls(check, references, "hidden")
+    for name in references:
+        assert public[name] and len(hidden[name]) > len(public[name]), \
+            f"{check.__name__}: {name} was called {len(public[name])} times in public, {len(hidden[name])} in hidden"
+        assert uncovered_forms(public[name], hidden[name]) == {}, f"{check.__name__}, {name}"
+
+
+def test_the_form_comparison_tells_the_forms_apart():
+    """The contract test cannot pass by seeing every value as the same form."""
+    distinct = [1, 1.0, (1, 1), None, True, "max", "avg", np.zeros((2, 3)), np.zeros((1, 3)), np.zeros((2, 3, 1)),
+                np.zeros(3, dtype=int), [np.zeros(2)], {"w": np.zeros(2)}, len]
+    assert len({argument_form(v) for v in distinct}) == len(distinct)
+    assert argument_form(3) == argument_form(np.int64(7)) and argument_form((2, 3)) == argument_form((1, 4))
+    assert argument_form(np.ones((4, 5))) == argument_form(np.zeros((2, 9)))
+    # the issue's example: a pair pad in the hidden cases only
+    public = [{"x": argument_form(np.zeros((2, 3, 4, 1))), "pad": argument_form(1)}]
+    hidden = public + [{"x": argument_form(np.zeros((2, 5, 4, 1))), "pad": argument_form((1, 2))}]
+    assert uncovered_forms(public, hidden) == {"pad": {argument_form((1, 2))}}
+    # a batch of one in the hidden cases only
+    hidden = public + [{"x": argument_form(np.zeros((1, 3, 4, 1))), "pad": argument_form(2)}]
+    assert set(uncovered_forms(public, hidden)) == {"x"}
+
+
+def test_hidden_test_lines_repeat_the_public_call_with_the_hidden_suite():
+    """A graded cell's hidden part is its public call with suite="hidden": the same check, the same functions."""
+    import re
+
+    for name in course.assignment_names():
+        nb = nbformat.read(course.SOLUTIONS / name / f"{name}.ipynb", as_version=4)
+        for cell in nb.cells:
+            if not cell.metadata.get("nbgrader", {}).get("grade"):
+                continue
+            hidden = re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S)
+            public = cell.source.split("### BEGIN HIDDEN TESTS")[0].strip().splitlines()
+            for block in hidden:
+                lines = block.strip().splitlines()
+                assert [line.replace(', suite="hidden")', ")") for line in lines] == public, (name, lines)
+
+
+# --- diagnoses for the habits students bring (issue 19, item 2) -----------------------------------
+
+def test_renamed_parameters_are_named():
+    def zero_pad(X, pad):
+        return ops.zero_pad(X, pad)
+
+    message = failure(grading.check_zero_pad, zero_pad, allow_reference=True)
+    assert "has no parameter named 'x'" in message and "(x, pad)" in message
+
+    def with_extra(x, pad, value):
+        return ops.zero_pad(x, pad)
+
+    assert "requires 'value', which the checks do not pass" in failure(grading.check_zero_pad, with_extra,
+                                                                       allow_reference=True)
+
+    def wrong_keyword_inside(x, pad):
+        return np.pad(x, 1, mode="constant", fill=0)      # a TypeError of the student's own making
+
+    assert "diagnosis" not in failure(grading.check_zero_pad, wrong_keyword_inside)
+
+
+def test_a_bias_of_shape_1_1_1_is_named():
+    assert "the result has the bias's shape (1, 1, 1) instead of being one number" in failure(
+        grading.check_conv_single_step, lambda a_slice, w, b: np.sum(a_slice * w) + b)
+    assert "float(b) (or int(b)) refuses an array of shape (1, 1, 1)" in failure(
+        grading.check_conv_single_step, lambda a_slice, w, b: np.sum(a_slice * w) + float(b))
+    assert "b is a NumPy scalar in this case (conv2d passes b[f])" in failure(
+        grading.check_conv_single_step, lambda a_slice, w, b: np.sum(a_slice * w) + b[0, 0, 0])
+
+
+def test_conv2d_without_a_bias_guard_is_told_b_may_be_none():
+    def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
+        return ops.conv2d(x, w, None, stride, padding, dilation) + b[None, None, None, :]
+
+    assert "b is None in this case" in failure(grading.check_conv2d, conv2d, allow_reference=True)
+
+
+def test_dilation_mistakes_are_named():
+    def conv_with(change):
+        def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
+            return ops.conv2d(x, w, b, stride, padding, change(core._pair(dilation)))
+        return conv2d
+
+    for change, diagnosis in [(lambda d: 1, "the dilation is ignored"),
+                              (lambda d: (d[0], 1), "the dilation is applied to the rows only"),
+                              (lambda d: (d[1], d[0]), "the vertical and horizontal dilations are swapped")]:
+        assert diagnosis in failure(grading.check_conv2d, conv_with(change), allow_reference=True)
+
+
+def test_an_epsilon_inside_the_log_and_the_log_of_zero_are_named():
+    def loss_with(log_of):
+        def softmax_cross_entropy(logits, labels):
+            rows = np.arange(len(logits))
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+            with np.errstate(divide="ignore"):
+                loss = -log_of(probs[rows, labels]).mean()
+            dlogits = probs.copy()
+            dlogits[rows, labels] -= 1
+            return loss, dlogits / len(logits)
+        return softmax_cross_entropy
+
+    for suite in ("public", "hidden"):
+        for guard in (lambda p: np.log(p + 1e-12), lambda p: np.log(np.maximum(p, 1e-9)),
+                      lambda p: np.log(np.clip(p, 1e-7, 1 - 1e-7))):
+            assert "the loss takes the log of p plus a small epsilon" in failure(
+                grading.check_softmax_cross_entropy, loss_with(guard), suite=suite)
+        assert "log(0): with large logits" in failure(grading.check_softmax_cross_entropy, loss_with(np.log),
+                                                      suite=suite)
+
+
+def test_a_one_axis_shape_given_as_an_int_is_named(a4):
+    def layer_table(layers, input_shape):
+        return [(shape[0] if len(shape) == 1 else shape, params) for shape, params in a4["layer_table"](layers, input_shape)]
+
+    message = failure(grading.check_layer_table, layer_table, layers=a4["LENET5"], input_shape=(32, 32, 1))
+    assert "gives the output shape as the int 120" in message and "write (120,)" in message
+
+
+def test_a_keras_cnn_inside_a_sub_model_counts_as_a_cnn(tf):
+    k = tf.keras.layers
+    features = tf.keras.Sequential([k.Conv2D(2, 3), k.MaxPooling2D(2)], name="features")
+    model = tf.keras.Sequential([tf.keras.Input((28, 28, 1)), features, k.Flatten(), k.Dense(10)])
+    assert grading.check_model_accuracy(model, minimum=0.0, library="keras") is None
+
+
+# --- Assignment 6: the network from the student's own layers ---------------------------------------
+
+A6 = "a6_network_from_scratch"
+
+
+def a6_functions(changes=()):
+    """Assignment 6's solution cells (the layers, forward, backward, train), text replacements applied."""
+    namespace = {"np": np}
+    for code in course.solution_fill(A6).values():
+        for old, new in changes:
+            code = code.replace(old, new)
+        exec(code, namespace)
+    sources = "".join(course.solution_fill(A6).values())
+    assert all(old in sources for old, _ in changes), "the a6 solution no longer contains a replaced text"
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def a6():
+    return a6_functions()
+
+
+class LocalRemote(core.Remote):
+    """A function the checks treat as the grader treats a student's kernel function (called through invoke)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def invoke(self, args, name, allow_reference, forbid):
+        return core.invoke(self.fn, args, name, allow_reference, forbid)
+
+
+@pytest.mark.parametrize("suite", ["public", "hidden"])
+def test_a6_solution_passes_every_check(a6, suite, capsys):
+    grading.check_network_forward(a6["forward"], suite=suite)
+    grading.check_network_backward(a6["forward"], a6["backward"], suite=suite)
+    grading.check_train(a6["train"], suite=suite)
+    out = capsys.readouterr().out
+    assert "backward uses the cache it is given" in out and "network gradient check" in out
+    assert "train: all" in out
+
+
+@pytest.mark.parametrize("changes, diagnosis", [
+    ([("    return scores, (x,", "    scores = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)\n"
+                                 "    return scores, (x,")], "forward returns probabilities"),
+    ([("    f = q.reshape(len(x), -1)\n    scores", "    f = q.transpose(0, 3, 1, 2).reshape(len(x), -1)\n    scores")],
+     "the flatten takes the values in another order"),
+    ([("    h = relu(a)\n    q = pool2d(h, 2)\n    f = q", "    h = a\n    q = pool2d(h, 2)\n    f = q")],
+     "the ReLU after the convolution is missing"),
+    ([('    a = conv2d(x, params["w1"], params["b1"])\n    h', '    a = conv2d(x, params["w1"])\n    h')],
+     "the convolution's bias b1 is missing"),
+])
+def test_a6_forward_mistakes_are_named(changes, diagnosis):
+    ns = a6_functions(changes)
+    assert diagnosis in failure(grading.check_network_forward, ns["forward"])
+
+
+@pytest.mark.parametrize("changes, diagnosis", [
+    ([("    dq = df.reshape(q.shape)", "    dq = df.reshape(q.shape, order='F')")],
+     "the flatten's backward puts the gradient back in another order"),
+    ([("    da = relu_backward(dh, a)", "    da = dh")], "the gradient is not masked by the ReLU"),
+    ([("    dh = pool2d_backward(dq, h, 2)", "    dh = pool2d_backward(dq, h, 2, mode='avg')")],
+     "the gradient does not go back through max pooling"),
+    ([("    dq = df.reshape(q.shape)", "    dq = df.reshape(a.shape)")], "a reshape in backward has the wrong target"),
+])
+def test_a6_backward_mistakes_are_named(changes, diagnosis):
+    ns = a6_functions(changes)
+    assert diagnosis in failure(grading.check_network_backward, ns["forward"], backward=ns["backward"])
+
+
+def test_a6_backward_must_use_the_cache_it_is_given(a6):
+    latest = {}
+
+    def forward(params, x):
+        scores, cache = a6["forward"](params, x)
+        latest["cache"] = cache
+        return scores, cache
+
+    def backward(dscores, cache):
+        return a6["backward"](dscores, latest["cache"])
+
+    assert "backward used the arrays of the latest forward call" in failure(grading.check_network_backward,
+                                                                            forward, backward=backward)
+
+
+def test_a6_gradient_check_catches_what_the_cases_miss(a6):
+    def backward(dscores, cache):
+        grads = a6["backward"](dscores, cache)
+        if len(dscores) == 2:                  # only the gradient check's batch
+            grads["w2"] = grads["w2"] * 1.01
+        return grads
+
+    assert "network gradient check" in failure(grading.check_network_backward, a6["forward"], backward=backward)
+
+
+@pytest.mark.parametrize("mistake", sorted(network.TRAINING_MISTAKES))
+def test_a6_training_mistakes_are_named(mistake):
+    def train(params, x, y, epochs, batch_size, learning_rate, seed):
+        return network.reference_train(params, x, y, epochs, batch_size, learning_rate, seed, mistake=mistake)
+
+    message = failure(grading.check_train, train, allow_reference=True)
+    assert network.TRAINING_MISTAKES[mistake] in message
+
+
+def test_a6_overfitting_needs_every_one_of_the_50_digits(a6, capsys):
+    grading.check_overfit(a6["train"], {"epochs": 10, "batch_size": 10, "learning_rate": 0.5})
+    assert "all 50 digits right" in capsys.readouterr().out
+    assert "of the 50 digits are right, not all of them" in failure(
+        grading.check_overfit, a6["train"], recipe={"epochs": 1, "batch_size": 10, "learning_rate": 0.1})
+    assert "recipe['epochs'] must be an int from 1 to 20" in failure(
+        grading.check_overfit, a6["train"], recipe={"epochs": 50, "batch_size": 10, "learning_rate": 0.1})
+    assert "recipe['batch_size'] must be an int from 5 to 100" in failure(
+        grading.check_network_accuracy, a6["train"], recipe={"epochs": 1, "batch_size": 1, "learning_rate": 0.1})
+
+
+def test_a6_grader_counts_the_lower_of_the_students_and_the_specified_training(a6, capsys):
+    """A train that learns from other digits (here the test digits themselves) gains nothing."""
+    recipe = {"epochs": 1, "batch_size": 10, "learning_rate": 0.3}
+    _, _, (x_test, y_test) = network._splits()
+
+    def peeking(params, x, y, epochs, batch_size, learning_rate, seed):
+        return a6["train"](params, x_test, y_test, 2, batch_size, learning_rate, seed)
+
+    specified = network.accuracy(network.reference_train(network.init_params(0), network._splits()[0][0][:1000],
+                                                         network._splits()[0][1][:1000], **recipe, seed=0)[0],
+                                 x_test, y_test)
+    try:
+        grading.check_network_accuracy(LocalRemote(peeking), recipe)
+    except core.PartialCredit:
+        pass
+    out = capsys.readouterr().out
+    assert f"the lower, {specified:.1%}, counts" in out and "your train does not do exactly the specified" in out
+
+
+def test_a6_grader_scores_by_tier_and_the_notebook_leaves_it_to_the_grader(a6, monkeypatch, capsys):
+    grading.check_network_accuracy(LocalRemote(a6["train"]), {"epochs": 2, "batch_size": 10, "learning_rate": 0.3})
+    assert "100% of the points" in capsys.readouterr().out
+    with pytest.raises(core.PartialCredit) as info:
+        grading.check_network_accuracy(LocalRemote(a6["train"]), {"epochs": 1, "batch_size": 20, "learning_rate": 0.5})
+    assert info.value.fraction == 0.5
+    assert network.credit(network.TIERS[-1][0] - 0.001) == 0.0
+    monkeypatch.setenv("CNN_COURSE_GRADING", "1")
+    for check in (grading.check_overfit, grading.check_network_accuracy):
+        assert check(a6["train"], {"epochs": 1, "batch_size": 10, "learning_rate": 0.3}) is None
+        assert core.DECIDED_BY_GRADER in capsys.readouterr().out
+
+
+def test_assignment_6_states_the_graders_tiers_and_budget():
+    """The numbers a6's text promises are the ones the grader uses."""
+    nb = nbformat.read(course.SOLUTIONS / A6 / f"{A6}.ipynb", as_version=4)
+    text = " ".join(" ".join(cell.source.replace("*", "").replace("`", "").split()) for cell in nb.cells
+                    if cell.cell_type == "markdown")
+    (full, top), (half, share) = network.TIERS
+    assert f"35 from {full:.0%}" in text and f"{35 * share:g} from {half:.0%}" in text
+    assert f'"epochs" (1 to {network.BUDGET["overfit"]["epochs"]})' in text
+    assert f'"batch_size" ({network.MIN_BATCH} to {network.BUDGET["overfit"]["batch_size"]})' in text
+    assert f'"batch_size" {network.MIN_BATCH} to {network.BUDGET["accuracy"]["batch_size"]}' in text
+    assert f"first {network.TRAIN_EXAMPLES:,} training digits" in text
+    assert f"first {network.OVERFIT_EXAMPLES} training digits" in text
+
+
+def test_a6_train_may_update_the_given_arrays_in_place(capsys):
+    """Students often write params[name] -= ...; the check compares with copies, so that costs nothing."""
+    ns = a6_functions([("            params = {name: params[name] - learning_rate * grads[name] for name in params}",
+                        "            for name in params:\n                params[name] -= learning_rate * grads[name]")])
+    grading.check_train(ns["train"])
+    assert "train: all" in capsys.readouterr().out
+
+
+def _given_and_answers(name, cells):
+    """A namespace from the notebook's locked cells and its solution cells (``cells`` replacing some), in order.
+
+    A cell that raises is skipped, as in a notebook that runs on after an error."""
+    import contextlib
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    nb = nbformat.read(course.SOLUTIONS / name / f"{name}.ipynb", as_version=4)
+    fill = {**course.solution_fill(name), **cells}
+    namespace = {"__name__": "__main__"}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("grade") or not (meta.get("locked") or meta.get("solution")):
+            continue
+        source = fill[meta["grade_id"]] if meta.get("solution") else cell.source
+        with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(source, meta["grade_id"], "exec"), namespace)
+    return nb, namespace
+
+
+def _passes(code, namespace):
+    import contextlib
+    import io
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(code, namespace)
+    except Exception:  # noqa: BLE001 - a failed check, or a missing answer
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")     # the fixtures' overflows and logs of 0
+@pytest.mark.parametrize("name", course.assignment_names())
+def test_a_wrong_answer_that_passes_a_public_cell_passes_its_hidden_cases_too(name, tf):
+    """Every fixture (a realistic wrong or right answer) and the solution: no test cell passes its public
+    part and fails its hidden part, so a student who passes the public cell is never surprised by a form."""
+    import re
+
+    fixtures = [course.read_fixture(p) for p in sorted((Path(__file__).parent / "fixtures" / name).glob("*.py"))]
+    surprises, compared = [], 0
+    for fixture in [course.Fixture("solution", "")] + fixtures:
+        nb, namespace = _given_and_answers(name, fixture.cells)
+        for cell in nb.cells:
+            hidden = re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S)
+            if not cell.metadata.get("nbgrader", {}).get("grade") or not hidden:
+                continue
+            public = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+            compared += 1
+            if _passes(public, namespace) and not _passes(hidden[0], namespace):
+                surprises.append(f"{fixture.name}: {cell.metadata['nbgrader']['grade_id']}")
+    assert compared >= len(fixtures) + 1 and surprises == []
+
+
+def test_no_solution_notebook_holds_a_placeholder():
+    """Numbers still to be measured are written [[LIKE_THIS]] while a text is drafted; none may ship."""
+    import re
+
+    for name in course.assignment_names():
+        source = (course.SOLUTIONS / name / f"{name}.ipynb").read_text()
+        assert not re.search(r"\[\[[A-Z_]+\]\]", source), name

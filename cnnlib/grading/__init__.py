@@ -26,15 +26,17 @@ The cases are small so that loop implementations finish in well under a second.
 
 Where things are: ``core`` (cases, known mistakes, running and reporting),
 ``convolution`` (Assignment 1), ``pooling_backprop`` (2), ``training`` (3),
-``visualization`` (4), ``batchnorm_residuals`` (5).
+``visualization`` (4), ``batchnorm_residuals`` (5), ``network`` (6).
 """
 
 from .batchnorm_residuals import (check_batch_norm_backward, check_batch_norm_inference, check_batch_norm_training,
                                   check_residual_block, check_residual_block_backward)
 
 from .convolution import (check_conv2d, check_conv_output_size, check_conv_single_step, check_edge_image,
-                          check_vertical_edge_answer, check_zero_pad)
+                          check_vertical_edge_kernel, check_zero_pad)
 from .core import HELPERS, REFERENCE_LIBRARIES, CheckFailed, PartialCredit
+from .network import (check_network_accuracy, check_network_backward, check_network_forward, check_overfit,
+                      check_train)
 from .pooling_backprop import check_conv2d_backward, check_pool2d, check_pool2d_backward, check_relu_backward
 from .training import check_dense_backward, check_model_accuracy, check_softmax_cross_entropy, check_trained_model
 from .visualization import check_layer_table, check_occlusion_map, check_saliency_map
@@ -49,7 +51,7 @@ __all__ = [
     "check_conv_single_step",
     "check_conv2d",
     "check_edge_image",
-    "check_vertical_edge_answer",
+    "check_vertical_edge_kernel",
     "check_pool2d",
     "check_pool2d_backward",
     "check_relu_backward",
@@ -66,4 +68,9 @@ __all__ = [
     "check_batch_norm_backward",
     "check_residual_block",
     "check_residual_block_backward",
+    "check_network_forward",
+    "check_network_backward",
+    "check_train",
+    "check_overfit",
+    "check_network_accuracy",
 ]

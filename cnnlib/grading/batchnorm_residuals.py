@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import backprop, blocks, ops
 from ..gradcheck import numerical_gradient
-from .core import (Case, CheckFailed, Mistake, _as_array, _batch_sum_mistakes, _call_student, _describe_difference,
+from .core import (Case, CheckFailed, Mistake, _Family, _as_array, _batch_sum_mistakes, _call_student, _describe_difference,
                    _difference, _report_gradcheck, _rng, _run_cases)
 
 # (x shape, momentum, epsilon). Images and flat features, a batch of one, a single channel, odd sizes.
@@ -46,47 +46,6 @@ def _bn_cases(suite, training, seed):
 # ---------------------------------------------------------------------------
 # Families of variants
 # ---------------------------------------------------------------------------
-
-class _Family:
-    """Variants of a reference built from named components; which of them reproduce an output.
-
-    ``build(case)`` yields ``(components, outputs)`` pairs: ``components`` a dict
-    naming the choice made for each component, ``outputs`` a dict from output
-    name to array. The correct choices are ``correct``. The variants that
-    reproduce a given output are found once and kept, so the many Mistakes built
-    by :meth:`mistake` cost one pass over the variants per failing output.
-    """
-
-    def __init__(self, build, correct):
-        self.build, self.correct = build, correct
-        self._cache = (None, None, None)   # (key, matching components, unused)
-
-    def matching(self, case, output, got):
-        """The components of the variants whose ``output`` equals ``got`` (to the checks' tolerance) with
-        the fewest components wrong: the simplest explanations (when the case cannot tell two mistakes
-        apart, say a ReLU mask that is all ones, the one that needs fewer is taken)."""
-        key = (id(case), output, np.shape(got), np.asarray(got, dtype=np.float64).tobytes())
-        if self._cache[0] != key:
-            found = []
-            for components, outputs in self.build(case):
-                value = outputs.get(output)
-                if value is not None and np.shape(value) == np.shape(got) and _difference(value, got) is None:
-                    found.append(components)
-            wrong = [sum(c.get(k, v) != v for k, v in self.correct.items()) for c in found]
-            self._cache = (key, [c for c, w in zip(found, wrong) if w == min(wrong)], None)
-        return self._cache[1]
-
-    def mistake(self, description, output, wrong):
-        """A Mistake explained when some variant with ``wrong(components)`` true reproduces the output."""
-        return Mistake(description, lambda case, got: any(wrong(c) for c in self.matching(case, output, got)),
-                       output)
-
-    def differs(self, component, values=None):
-        """``wrong`` for :meth:`mistake`: the component takes one of ``values`` (default: anything but correct)."""
-        if values is None:
-            return lambda c: component in c and c[component] != self.correct[component]
-        return lambda c: c.get(component) in values
-
 
 PER_CHANNEL = "per channel"
 
@@ -451,8 +410,9 @@ def _gradient_check_batch_norm(fn, allow_reference):
 # ---------------------------------------------------------------------------
 
 # (x shape, hidden channels M, output channels F or None for the identity shortcut, stride)
-_BLOCK_PUBLIC = [((2, 5, 4, 3), 4, None, 1), ((2, 3, 4, 3), 2, 3, 1), ((3, 4, 6, 2), 3, 5, 1),
-                 ((2, 5, 7, 3), 2, 4, 2)]
+# The public blocks hold every form of the hidden ones (a batch of one, a single input channel).
+_BLOCK_PUBLIC = [((2, 5, 4, 3), 4, None, 1), ((2, 3, 4, 3), 2, 3, 1), ((3, 4, 6, 1), 3, 5, 1),
+                 ((1, 5, 7, 3), 2, 4, 2)]
 _BLOCK_HIDDEN = [((1, 6, 5, 4), 2, None, 1), ((2, 7, 5, 2), 3, 2, 2), ((3, 3, 3, 1), 2, 3, 1),
                  ((2, 6, 6, 3), 5, 6, 2)]
 

@@ -1,4 +1,4 @@
-"""Checks for Assignment 1: zero_pad, conv_output_size, conv_single_step, conv2d, edge maps."""
+"""Checks for Assignment 1: zero_pad, conv_output_size, conv_single_step, conv2d, edge maps, an edge kernel."""
 
 import numpy as np
 
@@ -9,17 +9,18 @@ from .core import (Case, CheckFailed, Mistake, _as_array, _describe_difference, 
 
 def _zero_pad_cases(suite):
     rng = _rng(1, suite)
-    shapes_pads = [((1, 3, 4, 1), 1), ((2, 4, 3, 3), 2), ((3, 2, 5, 2), 1)]
+    # pad an int and a pair (ph, pw), in both suites: the public cases show every form the hidden ones use.
+    shapes_pads = [((1, 3, 4, 1), 1), ((2, 4, 3, 3), 2), ((2, 5, 4, 1), (1, 2)), ((1, 3, 3, 4), (2, 0))]
     if suite == "hidden":
-        shapes_pads += [((2, 5, 4, 3), (1, 2)), ((1, 3, 3, 4), (2, 0)), ((2, 2, 2, 1), 3)]
+        shapes_pads += [((3, 2, 5, 2), 1), ((2, 2, 2, 1), 3), ((1, 4, 6, 2), (0, 3)), ((2, 3, 2, 1), (2, 1))]
     return [Case({"x": rng.normal(size=s), "pad": p}) for s, p in shapes_pads]
 
 
 def check_zero_pad(zero_pad, suite="public", allow_reference=False):
     """Check ``zero_pad(x, pad)``: zeros around height and width only.
 
-    Cases: x (N, H, W, C) with H != W and several N and C; pad an int (public)
-    and also ``(ph, pw)`` pairs (hidden).
+    Cases: x (N, H, W, C) with H != W and several N and C; pad an int or a
+    ``(ph, pw)`` pair (both forms in both suites).
 
     Raises:
         CheckFailed: on the first case that disagrees, with a diagnosis.
@@ -45,8 +46,14 @@ def check_zero_pad(zero_pad, suite="public", allow_reference=False):
         Mistake("height and width paddings are swapped: (ph, pw) means ph rows, pw columns",
                 _same_as(lambda x, pad: padded(x, _pair(pad)[::-1], (1, 2)))),
     ]
+    def explain(kind, message, case):
+        if not np.isscalar(case.args["pad"]):
+            return ("pad is a pair (ph, pw) in this case, not an int: ph zeros above and below, pw left and right; "
+                    "handle both forms (np.isscalar(pad) tells them apart)")
+        return None
+
     _run_cases("zero_pad", zero_pad, _zero_pad_cases(suite), ops.zero_pad, mistakes,
-               allow_reference=allow_reference)
+               allow_reference=allow_reference, explain=explain)
 
 
 def _conv_size_cases(suite):
@@ -107,26 +114,47 @@ def check_conv_output_size(conv_output_size, suite="public", allow_reference=Fal
 
 
 def _single_step_cases(suite):
+    """Windows (kh, kw, c_in), a 1x1 one among them; b of shape (1, 1, 1) or a NumPy scalar (as conv2d passes b[f])."""
     rng = _rng(3, suite)
-    sizes = [(3, 3, 1), (2, 4, 3), (5, 3, 2)]
+    sizes = [((3, 3, 1), True), ((2, 4, 3), True), ((5, 3, 2), False), ((1, 1, 4), True)]
     if suite == "hidden":
-        sizes += [(1, 1, 4), (4, 2, 5), (3, 5, 1)]
-    return [Case({"a_slice": rng.normal(size=s), "w": rng.normal(size=s), "b": rng.normal(size=(1, 1, 1))})
-            for s in sizes]
+        sizes += [((4, 2, 5), False), ((3, 5, 1), True), ((1, 1, 2), False), ((2, 2, 3), True)]
+    cases = []
+    for size, bias_array in sizes:
+        a_slice, w, b = rng.normal(size=size), rng.normal(size=size), rng.normal(size=(1, 1, 1))
+        cases.append(Case({"a_slice": a_slice, "w": w, "b": b if bias_array else np.float64(b.item())},
+                          "b of shape (1, 1, 1)" if bias_array else "b a NumPy scalar, as conv2d passes b[f]"))
+    return cases
+
+
+def _bias_value(b):
+    return float(np.asarray(b).item())
 
 
 def check_conv_single_step(conv_single_step, suite="public", allow_reference=False):
     """Check ``conv_single_step(a_slice, w, b)`` = ``sum(a_slice * w) + b``, one number.
 
-    Cases: windows (kh, kw, c_in) with kh != kw and several channels; b of shape (1, 1, 1).
+    Cases: windows (kh, kw, c_in) with kh != kw, a 1x1 window, several channels; b of
+    shape (1, 1, 1) or a NumPy scalar (both forms in both suites). The result must be a
+    single number (a 0-d value): conv2d stores it in one entry of its output.
 
     Raises:
         CheckFailed: on the first wrong value, with a diagnosis.
     """
     __tracebackhide__ = True
+
+    def broadcast_by_bias(case, got):
+        b = np.asarray(case.args["b"])
+        expected = np.sum(case.args["a_slice"] * case.args["w"]) + _bias_value(b)
+        return got.ndim > 0 and got.size == 1 and np.allclose(got.ravel()[0], expected)
+
     mistakes = [
+        Mistake("the result has the bias's shape (1, 1, 1) instead of being one number: np.sum(a_slice * w) + b "
+                "broadcasts the sum to b's shape. Add the bias as a number, np.sum(a_slice * w) + b.item() "
+                "(conv2d stores the result in one entry of its output, which needs a single number)",
+                broadcast_by_bias),
         Mistake("the bias is added to every product (np.sum(a_slice * w + b)): add it once, "
-                "after the sum", _same_as(lambda a_slice, w, b: np.sum(a_slice * w) + b.item() * a_slice.size)),
+                "after the sum", _same_as(lambda a_slice, w, b: np.sum(a_slice * w) + _bias_value(b) * a_slice.size)),
         Mistake("the bias is missing: add b after the sum",
                 _same_as(lambda a_slice, w, b: np.sum(a_slice * w))),
         Mistake("the products are not summed: return one number, np.sum(a_slice * w) + b",
@@ -135,30 +163,54 @@ def check_conv_single_step(conv_single_step, suite="public", allow_reference=Fal
                 lambda case, got: 0 < got.ndim < 3 or (got.ndim == 3 and got.shape != case.args["a_slice"].shape)),
         Mistake("the kernel is flipped: the window and the kernel are multiplied position by "
                 "position, unflipped (cross-correlation)",
-                _same_as(lambda a_slice, w, b: np.sum(a_slice * w[::-1, ::-1]) + b.item())),
+                _same_as(lambda a_slice, w, b: np.sum(a_slice * w[::-1, ::-1]) + _bias_value(b))),
     ]
+
+    def explain(kind, message, case):
+        if "0-dimensional arrays can be converted" in message or "only length-1 arrays" in message:
+            return ("float(b) (or int(b)) refuses an array of shape (1, 1, 1) in NumPy 2: read the number "
+                    "with b.item() or np.asarray(b).item(), which also work when b is a NumPy scalar")
+        if np.ndim(case.args["b"]) == 0 and (kind == "IndexError" or "not subscriptable" in message):
+            return ("b is a NumPy scalar in this case (conv2d passes b[f]), which cannot be indexed like b[0, 0, 0]: "
+                    "np.asarray(b).item() reads the number in both forms")
+        return None
 
     def reference(a_slice, w, b):
         return ops.conv_single_step(a_slice, w, b)
 
     _run_cases("conv_single_step", conv_single_step, _single_step_cases(suite), reference,
-               mistakes, allow_reference=allow_reference)
+               mistakes, allow_reference=allow_reference, explain=explain)
 
 
-# (N, H, W, C, kh, kw, F, stride, padding): H != W, C != F, non-square kernels.
+# (N, H, W, C, kh, kw, F, stride, padding): H != W, C != F, non-square kernels. Shared with
+# Assignment 2's conv2d_backward (dilation 1, a bias array).
+# The public rows hold every form of the hidden ones (a batch of one, one channel, one filter, a 1x1 kernel).
 _CONV_PUBLIC = [
-    (1, 5, 6, 1, 3, 3, 2, 1, 0),
+    (2, 5, 6, 1, 3, 3, 2, 1, 0),
     (2, 6, 5, 3, 3, 2, 4, 1, 1),
     (2, 7, 6, 2, 3, 3, 3, 2, 0),
     (1, 8, 7, 3, 2, 3, 2, (2, 3), 1),
     (2, 5, 7, 2, 3, 3, 1, 2, (2, 1)),
+    (1, 6, 9, 4, 1, 1, 2, 2, 0),
 ]
 _CONV_HIDDEN = [
     (3, 9, 6, 2, 4, 2, 3, (3, 2), 2),
-    (1, 6, 9, 4, 1, 1, 2, 2, 0),
     (2, 7, 7, 1, 5, 3, 2, (1, 2), (2, 1)),
     (1, 4, 6, 3, 3, 3, 5, 3, 2),
     (2, 10, 8, 2, 3, 4, 3, (2, 1), 1),
+]
+# Assignment 1's conv2d also takes a dilation (an int or a pair) and b=None:
+# (N, H, W, C, kh, kw, F, stride, padding, dilation, with a bias).
+_DILATED_PUBLIC = [
+    (1, 7, 8, 2, 3, 2, 2, 1, 0, 2, True),
+    (2, 9, 7, 1, 3, 3, 3, 2, 1, (2, 1), True),
+    (1, 6, 5, 2, 2, 3, 2, 1, 1, 1, False),
+]
+_DILATED_HIDDEN = [
+    (2, 10, 9, 2, 3, 3, 2, (2, 1), 2, 3, True),
+    (1, 8, 11, 3, 2, 3, 2, 1, (1, 2), (1, 2), True),
+    (2, 7, 9, 1, 3, 2, 2, 2, 0, 1, False),
+    (1, 9, 9, 2, 3, 3, 3, (1, 2), (2, 1), (2, 3), True),
 ]
 
 
@@ -169,6 +221,18 @@ def _conv_cases(suite, seed=4):
     for n, h, w, c, kh, kw, f, stride, padding in table:
         cases.append(Case({"x": rng.normal(size=(n, h, w, c)), "w": rng.normal(size=(kh, kw, c, f)),
                            "b": rng.normal(size=f), "stride": stride, "padding": padding}))
+    return cases
+
+
+def _dilated_conv_cases(suite, seed=4):
+    """:func:`_conv_cases` (dilation 1) followed by cases with a dilation and with b=None."""
+    cases = [Case({**case.args, "dilation": 1}) for case in _conv_cases(suite, seed)]
+    rng = _rng(seed + 100, suite)
+    table = _DILATED_PUBLIC if suite == "public" else _DILATED_PUBLIC + _DILATED_HIDDEN
+    for n, h, w, c, kh, kw, f, stride, padding, dilation, with_bias in table:
+        cases.append(Case({"x": rng.normal(size=(n, h, w, c)), "w": rng.normal(size=(kh, kw, c, f)),
+                           "b": rng.normal(size=f) if with_bias else None, "stride": stride, "padding": padding,
+                           "dilation": dilation}, "" if with_bias else "no bias"))
     return cases
 
 
@@ -187,7 +251,7 @@ def _conv_shape_mistakes(x, pad_name="padding"):
 
     return [
         Mistake("the output is one row or column too big or too small: the output size is "
-                "floor((H + 2P - K) / S) + 1", off_by_one),
+                "floor((H + 2P - D(K - 1) - 1) / S) + 1", off_by_one),
         Mistake("the padding is applied to the batch axis too (there are 2P extra images): pad "
                 "only height and width", batch_padded),
     ]
@@ -200,10 +264,12 @@ def _expected_shape(case):
 
 
 def check_conv2d(conv2d, suite="public", allow_reference=False):
-    """Check ``conv2d(x, w, b, stride, padding)`` (cross-correlation, NHWC and HWIO, dilation 1).
+    """Check ``conv2d(x, w, b, stride, padding, dilation)`` (cross-correlation, NHWC and HWIO).
 
     Cases: x (N, H, W, C) with H != W, kernels (kh, kw, C, F) with kh != kw and
-    C != F, strides 1, 2, 3 and pairs, paddings 0, 1, 2 and ``(ph, pw)`` pairs.
+    C != F; strides, paddings and dilations as ints and as ``(rows, columns)``
+    pairs (strides 1, 2, 3, paddings 0, 1, 2, dilations 1, 2, 3); b an array
+    (F,) or None. Every form appears in the public cases.
 
     Raises:
         CheckFailed: on the first case that disagrees, with a diagnosis.
@@ -211,45 +277,87 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
     __tracebackhide__ = True
     ref = ops.conv2d
 
-    def with_stride(stride_fn):
-        return _same_as(lambda x, w, b, stride, padding: ref(x, w, b, stride_fn(_pair(stride)), padding))
+    def changed(**changes):
+        """The reference with some arguments replaced: a value, or a function of the case's arguments."""
+        def wrong(**a):
+            return ref(**{**a, **{k: (v(a) if callable(v) else v) for k, v in changes.items()}})
+        return _same_as(wrong)
+
+    def stride_pair(fn):
+        return changed(stride=lambda a: fn(_pair(a["stride"])))
+
+    def dilation_pair(fn):
+        return lambda case, got: _pair(case.args["dilation"]) != (1, 1) and changed(
+            dilation=lambda a: fn(_pair(a["dilation"])))(case, got)
+
+    def bias_times(factor):
+        return lambda case, got: case.args["b"] is not None and changed(
+            b=lambda a: a["b"] * factor(a["w"]))(case, got)
+
+    def window_not_dilated(case, got):
+        a = case.copy_args()
+        if _pair(a["dilation"]) == (1, 1):
+            return False
+        rows, cols = _expected_shape(case)[1:3]
+        return _difference(ref(**{**a, "dilation": 1})[:, :rows, :cols], got) is None
 
     mistakes = [
         Mistake("the kernel is flipped: that is a convolution; CNN layers compute "
                 "cross-correlation (multiply each window by the kernel as it is)",
-                _same_as(lambda x, w, b, stride, padding: ref(x, w[::-1, ::-1], b, stride, padding))),
+                changed(w=lambda a: a["w"][::-1, ::-1])),
         Mistake("the bias is missing: add b[f] to every output of filter f",
-                _same_as(lambda x, w, b, stride, padding: ref(x, w, None, stride, padding))),
+                lambda case, got: case.args["b"] is not None and changed(b=None)(case, got)),
         Mistake("the bias is added per pixel of the window (once per product) instead of once per output",
-                _same_as(lambda x, w, b, stride, padding: ref(x, w, b * w.shape[0] * w.shape[1] * w.shape[2],
-                                                              stride, padding))),
+                bias_times(lambda w: w.shape[0] * w.shape[1] * w.shape[2])),
         Mistake("the bias is added once per input channel instead of once per output",
-                _same_as(lambda x, w, b, stride, padding: ref(x, w, b * w.shape[2], stride, padding))),
-        Mistake("the stride is ignored: the window must move S pixels between outputs",
-                with_stride(lambda s: 1)),
+                bias_times(lambda w: w.shape[2])),
+        Mistake("the stride is ignored: the window must move S pixels between outputs", changed(stride=1)),
         Mistake("the stride is applied to the rows only: the columns must step by it too",
-                with_stride(lambda s: (s[0], 1))),
+                stride_pair(lambda s: (s[0], 1))),
         Mistake("the stride is applied to the columns only: the rows must step by it too",
-                with_stride(lambda s: (1, s[1]))),
+                stride_pair(lambda s: (1, s[1]))),
         Mistake("the vertical and horizontal strides are swapped: stride=(sh, sw) means sh rows, sw columns",
-                with_stride(lambda s: (s[1], s[0]))),
+                stride_pair(lambda s: (s[1], s[0]))),
         Mistake("the window starts at i instead of i * stride: the output has the right size "
                 "but the windows overlap as if the stride were 1",
-                _same_as(lambda x, w, b, stride, padding: ref(x, w, b, 1, padding)[
-                    :, :_expected_rows(x, w, stride, padding)[0], :_expected_rows(x, w, stride, padding)[1]])),
-        Mistake("the padding is ignored: pad the input with P zeros on every side first",
-                _same_as(lambda x, w, b, stride, padding: ref(x, w, b, stride, 0))),
+                _same_as(lambda **a: ref(**{**a, "stride": 1})[
+                    :, :_expected_rows(**a)[0], :_expected_rows(**a)[1]])),
+        Mistake("the dilation is ignored: a kernel with dilation D reads every D-th pixel, so its window spans "
+                "D(K - 1) + 1 pixels and there are fewer outputs", dilation_pair(lambda d: (1, 1))),
+        Mistake("the output has the dilated size but the windows are not dilated: take every D-th pixel, "
+                "xp[i, r*sh : r*sh + D*(kh - 1) + 1 : D, ...]", window_not_dilated),
+        Mistake("the dilation is applied to the rows only: the columns must skip pixels too",
+                dilation_pair(lambda d: (d[0], 1))),
+        Mistake("the dilation is applied to the columns only: the rows must skip pixels too",
+                dilation_pair(lambda d: (1, d[1]))),
+        Mistake("the vertical and horizontal dilations are swapped: dilation=(dh, dw) means dh rows, dw columns",
+                dilation_pair(lambda d: (d[1], d[0]))),
+        Mistake("the padding is ignored: pad the input with P zeros on every side first", changed(padding=0)),
         Mistake("the vertical and horizontal paddings are swapped: padding=(ph, pw) means ph rows, pw columns",
-                _same_as(lambda x, w, b, stride, padding: ref(x, w, b, stride, _pair(padding)[::-1]))),
+                changed(padding=lambda a: _pair(a["padding"])[::-1])),
         *_conv_shape_mistakes("x"),
     ]
-    _run_cases("conv2d", conv2d, _conv_cases(suite), ref, mistakes, allow_reference=allow_reference)
+
+    def explain(kind, message, case):
+        if case.args["b"] is None and kind == "TypeError" and "NoneType" in message:
+            return "b is None in this case (a layer without bias): add no bias when b is None"
+        if "setting an array element with a sequence" in message and "inhomogeneous" not in message:
+            return ("one output value came back as an array, not a number: conv_single_step must return a single "
+                    "number (its own check says more)")
+        if not all(np.isscalar(case.args[k]) for k in ("stride", "padding", "dilation")):
+            pairs = [k for k in ("stride", "padding", "dilation") if not np.isscalar(case.args[k])]
+            return (f"{' and '.join(pairs)} {'is a pair' if len(pairs) == 1 else 'are pairs'} (rows, columns) in "
+                    f"this case: handle the int and the pair form of each")
+        return None
+
+    _run_cases("conv2d", conv2d, _dilated_conv_cases(suite), ref, mistakes, allow_reference=allow_reference,
+               explain=explain)
 
 
-def _expected_rows(x, w, stride, padding):
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
-    return (shapes.conv_output_size(x.shape[1], w.shape[0], ph, sh),
-            shapes.conv_output_size(x.shape[2], w.shape[1], pw, sw))
+def _expected_rows(x, w, stride, padding, dilation=1, **_):
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    return (shapes.conv_output_size(x.shape[1], w.shape[0], ph, sh, dh),
+            shapes.conv_output_size(x.shape[2], w.shape[1], pw, sw, dw))
 
 
 def check_edge_image(edges, image, kernel):
@@ -279,33 +387,68 @@ def check_edge_image(edges, image, kernel):
     raise CheckFailed(f"{_describe_difference('edges', diff)}\n  hint: {hint}")
 
 
-def check_vertical_edge_answer(answer, kernels):
-    """Check which of the named ``kernels`` (name -> (kh, kw) array) the student says finds vertical edges.
+def _edge_images(size=12):
+    """A flat image, dark-left/bright-right, dark-top/bright-bottom (size x size, values 0 and 1)."""
+    flat = np.full((size, size), 0.5)
+    to_right = np.zeros((size, size))
+    to_right[:, size // 2:] = 1.0
+    return flat, to_right, to_right.T.copy()
 
-    The right answer is computed here: the kernel whose response to an image
-    with one vertical edge is largest relative to its response to the same
-    image turned by 90 degrees.
+
+def check_vertical_edge_kernel(kernel):
+    """Check a 3x3 ``kernel`` meant to respond positively where an image gets brighter from left to right.
+
+    The kernel is applied (cross-correlation, no padding) to three images made
+    here: a flat one, one with a vertical edge (dark left half, bright right
+    half) and one with a horizontal edge. A right answer gives 0 on the flat and
+    the horizontal images, and on the vertical edge a response that is positive
+    somewhere and negative nowhere. Any such kernel passes (Sobel, Prewitt, a
+    plain difference, any scale).
 
     Raises:
-        CheckFailed: the answer is not one of the names, or not the right one.
+        CheckFailed: the kernel is not a 3x3 array of numbers, or fails one of the three
+            tests (the message says which, and what the kernel finds instead).
     """
     __tracebackhide__ = True
-    if answer not in kernels:
-        raise CheckFailed(f"answer must be one of {sorted(kernels)}, got {answer!r}")
-    step = np.zeros((12, 12))
-    step[:, 6:] = 1.0                    # dark left half, bright right half: one vertical edge
+    got, why = _as_array(kernel, "vertical_edge_kernel")
+    if why:
+        raise CheckFailed(why)
+    if got.shape != (3, 3):
+        raise CheckFailed(f"vertical_edge_kernel must be a 3x3 array (rows, columns), got shape {got.shape}")
+    if not np.all(np.isfinite(got)) or not np.any(got):
+        raise CheckFailed("vertical_edge_kernel must hold finite numbers, not all zero")
+    flat, to_right, to_bottom = _edge_images()
+    scale = np.abs(got).sum()
+    tol = 1e-9 * scale
 
-    def strength(kernel, image):
-        kernel = np.asarray(kernel, dtype=np.float64)
-        return np.abs(ops.conv2d(image[None, :, :, None], kernel[:, :, None, None])).max()
+    def response(image):
+        return ops.conv2d(image[None, :, :, None], got[:, :, None, None])[0, :, :, 0]
 
-    scores = {name: strength(k, step) / max(strength(k, step.T), 1e-12) for name, k in kernels.items()}
-    best = max(scores, key=scores.get)
-    if answer != best:
-        chosen = scores[answer]
-        kind = ("horizontal edges" if chosen < 0.5 else "edges in every direction" if chosen < 2
-                else "vertical edges, but less selectively")
-        raise CheckFailed(f"kernel {answer!r} responds to {kind}: its response to a vertical edge is "
-                          f"{chosen:.3g} times its response to a horizontal one. Look at the edge images "
-                          f"again: which kernel lights up along the vertical outlines?")
-    print(f"Right: kernel {answer!r} finds vertical edges.")
+    on_flat, vertical, horizontal = response(flat), response(to_right), response(to_bottom)
+    problems = []
+    if np.abs(on_flat).max() > tol:
+        problems.append(f"it responds on a flat image ({on_flat.max():.3g} everywhere): its weights add up to "
+                        f"{got.sum():.3g}; they must add up to 0, so that where nothing changes the answer is 0")
+    if np.abs(horizontal - horizontal.mean()).max() > tol:
+        problems.append("it responds to a horizontal edge (dark above, bright below): every row of the kernel "
+                        "must add up to 0, so that a change from top to bottom cancels out")
+    top, bottom = vertical.max(), vertical.min()
+    if np.abs(on_flat).max() <= tol and np.abs(horizontal).max() <= tol:
+        if top <= tol and bottom < -tol:
+            problems.append("it responds negatively where the image gets brighter to the right: it finds "
+                            "bright-to-dark edges. A conv layer does not flip its kernel: the weights in the "
+                            "kernel's right column multiply the pixels on the right of each window")
+        elif top > tol and bottom < -tol:
+            problems.append("along one vertical edge it responds with both signs: it detects thin lines or "
+                            "changes of slope (a second difference), not a step from dark to bright; use a "
+                            "first difference, right column minus left column")
+        elif top <= tol:
+            problems.append("it does not respond to a vertical edge at all: the left and right columns "
+                            "must weigh the pixels differently")
+    if problems:
+        raise CheckFailed("vertical_edge_kernel is not a left-to-right edge detector:\n"
+                          + "\n".join(f"  {line}" for line in problems)
+                          + "\n  Look at the edge maps above: which kernel lights up along vertical outlines, "
+                            "and where does it give positive values?")
+    print(f"Right: on a dark-to-bright vertical edge your kernel gives {top:.3g}, on flat regions and "
+          f"horizontal edges 0.")

@@ -13,6 +13,7 @@ the message.
 """
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -67,6 +68,12 @@ class Case:
                 parts.append(f"{name}.shape={value.shape}")
             elif callable(value):
                 parts.append(f"{name}=<a model given by the check>")
+            elif isinstance(value, dict) and any(isinstance(v, np.ndarray) for v in value.values()):
+                shapes = ", ".join(f"{k}: {np.shape(v)}" for k, v in value.items())
+                parts.append(f"{name}={{{shapes}}}")
+            elif isinstance(value, (tuple, list)) and any(isinstance(v, (np.ndarray, dict, tuple, list))
+                                                          for v in value):
+                parts.append(f"{name}=<{type(value).__name__} of {len(value)} items>")
             elif isinstance(value, list) and len(value) > 4:
                 parts.append(f"{name}=<{len(value)} items>")
             else:
@@ -75,8 +82,21 @@ class Case:
         return f"{text}  ({self.note})" if self.note else text
 
     def copy_args(self):
-        """Fresh copies, so a student function that writes into its inputs spoils nothing."""
-        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.args.items()}
+        """Fresh copies, so a student function that writes into its inputs spoils nothing.
+
+        Arrays are copied, also inside dicts, lists and tuples (a network's ``params``)."""
+        return {k: _fresh(v) for k, v in self.args.items()}
+
+
+def _fresh(value):
+    """A copy of the arrays in ``value``, however deep in dicts, lists and tuples; other values as they are."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (np.ndarray, dict, list, tuple)) for v in value):
+        return type(value)(_fresh(v) for v in value)
+    return value
 
 
 @dataclass
@@ -220,21 +240,27 @@ def invoke(fn, args, name, allow_reference=False, forbid=REFERENCE_LIBRARIES):
     return Outcome(result=result, used=used[0] if used else None)
 
 
-def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES):
+def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES, explain=None):
     """Call ``fn(**case.args)``; fail with the case when it raises or leans on a reference library.
 
     Calls into cnnlib's :data:`HELPERS` (other than the function being checked)
     are allowed; any other call from the student's code into one of the
     ``forbid`` libraries (cnnlib, TensorFlow, PyTorch, SciPy's filters) is reported.
+
+    When the call raises, the failure says why if it can: a parameter renamed in the
+    ``def`` line (:func:`_signature_diagnosis`), or whatever ``explain(kind, message,
+    case)`` recognises in the error (a check's own known mistakes; None when nothing).
     """
     __tracebackhide__ = True
     outcome = invoke(fn, case.copy_args(), name, allow_reference, forbid)
     if outcome.error is not None:
         kind, message = outcome.error
+        why = _signature_diagnosis(name, kind, message, case) or (explain and explain(kind, message, case))
         raise CheckFailed(
             f"{name} raised {kind}: {message}\n"
             f"  case: {case.describe()}\n"
-            f"  Run your function on this case yourself and read the traceback above.") from outcome.exception
+            + (f"  diagnosis: {why}\n" if why else "")
+            + "  Run your function on this case yourself and read the traceback above.") from outcome.exception
     if outcome.used is not None:
         library, where = outcome.used
         raise CheckFailed(
@@ -243,6 +269,35 @@ def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES):
             f"  The assignment asks you to compute this yourself; calling "
             f"{'the course reference' if library == 'cnnlib' else library} does not count.")
     return outcome.result
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"^[\w.<>]+\(\) got an unexpected keyword argument '(\w+)'")
+_MISSING_ARGUMENTS = re.compile(r"^[\w.<>]+\(\) missing \d+ required (?:positional |keyword-only )?arguments?: (.+)$")
+
+
+def _signature_diagnosis(name, kind, message, case):
+    """Why the call itself failed when the student's ``def`` line names its parameters differently, else None.
+
+    Checks call students' functions with keyword arguments, by the names of the
+    template's ``def`` line, so a renamed parameter fails before any of the
+    student's code runs.
+    """
+    if kind != "TypeError" or not case.args:
+        return None
+    expected = ", ".join(case.args)
+    unexpected = _UNEXPECTED_KEYWORD.match(message)
+    if unexpected and unexpected.group(1) in case.args:
+        return (f"the checks call {name} with keyword arguments named as in the template's def line "
+                f"({expected}), and your {name} has no parameter named {unexpected.group(1)!r}: "
+                f"give your parameters exactly those names")
+    missing = _MISSING_ARGUMENTS.match(message)
+    if missing:
+        names = re.findall(r"'(\w+)'", missing.group(1))
+        if names and not set(names) & set(case.args):
+            return (f"your {name} requires {', '.join(map(repr, names))}, which the checks do not pass: they call "
+                    f"it with the template's parameters only ({expected}); rename your parameters to those, or "
+                    f"give any extra one a default value")
+    return None
 
 
 def _as_array(got, what):
@@ -282,18 +337,19 @@ def _describe_difference(what, diff):
 
 
 def _run_cases(name, fn, cases, reference, mistakes, outputs=None, allow_reference=False,
-               rtol=RTOL, atol=ATOL, forbid=None, validate=None):
+               rtol=RTOL, atol=ATOL, forbid=None, validate=None, explain=None):
     """Run every case; raise :class:`CheckFailed` with a diagnosis at the first disagreement.
 
     ``outputs`` names the parts of a tuple result (e.g. ``("dx", "dw", "db")``);
     None means a single array. ``forbid``: the libraries the student's code may
     not call (default :data:`REFERENCE_LIBRARIES`). ``validate(got)`` may return a
     message that fails the case whatever the values (e.g. a float where an int is due).
+    ``explain``: passed to :func:`_call_student`, to name mistakes that make the function raise.
     """
     __tracebackhide__ = True
     for number, case in enumerate(cases, 1):
         expected = reference(**case.copy_args())
-        got = _call_student(name, fn, case, allow_reference, forbid or REFERENCE_LIBRARIES)
+        got = _call_student(name, fn, case, allow_reference, forbid or REFERENCE_LIBRARIES, explain)
         complaint = validate(got) if validate else None
         if complaint:
             raise CheckFailed(f"{complaint}\n  case: {case.describe()}")
@@ -438,3 +494,53 @@ def _batch_sum_mistakes(what, per_example, output=None):
         Mistake(f"{what} weights the examples' gradients unequally: sum every example's gradient once",
                 weights_are(lambda c, n: n > 1), output),
     ]
+
+
+# ---------------------------------------------------------------------------
+# Families of variants (added for Assignment 5; used by Assignments 5 and 6)
+#
+# A wrong answer is often the right computation with one or two components
+# chosen wrongly (the axes of a statistic, a flatten order, a missing mask).
+# A family builds every combination of components from the reference and names
+# the component that is wrong in the simplest combination reproducing the output.
+# ---------------------------------------------------------------------------
+
+class _Family:
+    """Variants of a reference built from named components; which of them reproduce an output.
+
+    ``build(case)`` yields ``(components, outputs)`` pairs: ``components`` a dict
+    naming the choice made for each component, ``outputs`` a dict from output
+    name to array. The correct choices are ``correct``. The variants that
+    reproduce a given output are found once and kept, so the many Mistakes built
+    by :meth:`mistake` cost one pass over the variants per failing output.
+    """
+
+    def __init__(self, build, correct):
+        self.build, self.correct = build, correct
+        self._cache = (None, None, None)   # (key, matching components, unused)
+
+    def matching(self, case, output, got):
+        """The components of the variants whose ``output`` equals ``got`` (to the checks' tolerance) with
+        the fewest components wrong: the simplest explanations (when the case cannot tell two mistakes
+        apart, say a ReLU mask that is all ones, the one that needs fewer is taken)."""
+        key = (id(case), output, np.shape(got), np.asarray(got, dtype=np.float64).tobytes())
+        if self._cache[0] != key:
+            found = []
+            for components, outputs in self.build(case):
+                value = outputs.get(output)
+                if value is not None and np.shape(value) == np.shape(got) and _difference(value, got) is None:
+                    found.append(components)
+            wrong = [sum(c.get(k, v) != v for k, v in self.correct.items()) for c in found]
+            self._cache = (key, [c for c, w in zip(found, wrong) if w == min(wrong)], None)
+        return self._cache[1]
+
+    def mistake(self, description, output, wrong):
+        """A Mistake explained when some variant with ``wrong(components)`` true reproduces the output."""
+        return Mistake(description, lambda case, got: any(wrong(c) for c in self.matching(case, output, got)),
+                       output)
+
+    def differs(self, component, values=None):
+        """``wrong`` for :meth:`mistake`: the component takes one of ``values`` (default: anything but correct)."""
+        if values is None:
+            return lambda c: component in c and c[component] != self.correct[component]
+        return lambda c: c.get(component) in values

@@ -10,7 +10,7 @@ from .convolution import _conv_cases, _conv_shape_mistakes
 
 
 # (N, H, W, C, pool_size, stride): H != W, overlapping windows, strides that do not divide.
-_POOL_PUBLIC = [(1, 4, 6, 1, 2, None), (2, 6, 5, 3, 2, 2), (2, 7, 6, 2, 3, 2), (1, 6, 8, 2, (2, 3), (2, 1))]
+_POOL_PUBLIC = [(2, 4, 6, 1, 2, None), (2, 6, 5, 3, 2, 2), (2, 7, 6, 2, 3, 2), (1, 6, 8, 2, (2, 3), (2, 1))]
 _POOL_HIDDEN = [(3, 9, 7, 2, 3, 1), (2, 8, 5, 3, (3, 2), (2, 3)), (1, 5, 5, 4, 2, 3), (2, 6, 9, 1, 4, 2)]
 
 
@@ -191,7 +191,10 @@ def check_relu_backward(relu_backward, suite="public", allow_reference=False):
     """
     __tracebackhide__ = True
     rng = _rng(10, suite)
-    sizes = [(2, 3, 4, 2), (5, 7)] + ([(1, 6, 5, 3), (4,), (3, 2, 2, 1)] if suite == "hidden" else [])
+    # images (N, H, W, C) with a batch of one and a single channel, features (N, D), a vector: in both suites
+    sizes = [(2, 3, 4, 2), (5, 7), (1, 6, 5, 3), (4,), (3, 2, 2, 1)]
+    if suite == "hidden":
+        sizes += [(2, 5, 3, 4), (3, 6), (1, 4, 4, 2), (7,), (2, 3, 3, 1)]
     cases = []
     for size in sizes:
         x = rng.normal(size=size)

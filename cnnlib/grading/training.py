@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from .. import backprop, ops
+from . import wire
 from ..gradcheck import numerical_gradient
 from .core import (DECIDED_BY_GRADER, Case, CheckFailed, Mistake, PartialCredit, Remote, _call_student,
                    _report_gradcheck, _rng, _run_cases, _same_as, grading_run)
@@ -43,18 +44,38 @@ def check_softmax_cross_entropy(softmax_cross_entropy, suite="public", allow_ref
     cases = [Case({"logits": rng.normal(scale=2, size=s), "labels": rng.integers(0, s[1], size=s[0])})
              for s in sizes]
     big = rng.normal(scale=300, size=(4, 6))
-    big[0, 0] = 800.0
+    big[0, 0] = 800.0                   # exp(800) overflows
+    big[1, 5], big[1, 0] = -450.0, 450.0  # the true class 900 below the top: its p underflows to exactly 0
     cases.append(Case({"logits": big, "labels": np.array([0, 5, 2, 3])}, "large logits"))
     ref = backprop.softmax_cross_entropy
 
     def probs(logits):
         return ops.softmax(logits, axis=1)
 
+    def true_class_probs(logits, labels):
+        return probs(logits)[np.arange(len(logits)), labels]
+
+    def epsilon_in_log(case, got):
+        p = true_class_probs(case.args["logits"], case.args["labels"])
+        guards = [lambda eps: p + eps, lambda eps: np.maximum(p, eps), lambda eps: np.clip(p, eps, 1 - eps)]
+        return got.ndim == 0 and any(np.isclose(-np.mean(np.log(guard(10.0 ** -k))), got, rtol=1e-6)
+                                     for k in range(3, 21) for guard in guards)
+
+    def log_of_zero(case, got):
+        return got.ndim == 0 and got == np.inf and np.any(true_class_probs(case.args["logits"], case.args["labels"]) == 0)
+
     mistakes = [
         Mistake("the loss is summed over the batch: return the mean",
                 _same_as(lambda logits, labels: ref(logits, labels)[0] * len(logits)), "loss"),
         Mistake("the loss is not a single number: average -log p[label] over the batch",
                 lambda case, got: got.ndim > 0, "loss"),
+        Mistake("the loss takes the log of p plus a small epsilon (or of p clipped away from 0): with large logits "
+                "a true class's p is far below any epsilon (about e^-900 in one row), so the epsilon replaces it and "
+                "the loss comes out far too small. Take log p from the shifted logits, log p_y = (z_y - m) - "
+                "log(sum_j exp(z_j - m)): it is exact and needs no epsilon", epsilon_in_log, "loss"),
+        Mistake("log(0): with large logits the true class's probability underflows to exactly 0, and its log is "
+                "-inf. Take log p from the shifted logits, log p_y = (z_y - m) - log(sum_j exp(z_j - m)), instead of "
+                "the log of the softmax", log_of_zero, "loss"),
         Mistake("exp overflowed (nan or inf): subtract each row's maximum from the logits before exp",
                 lambda case, got: not np.all(np.isfinite(got)), "loss"),
         Mistake("the loss uses log(p) without the minus sign", _same_as(
@@ -90,7 +111,8 @@ def check_dense_backward(dense_backward, suite="public", allow_reference=False):
     """
     __tracebackhide__ = True
     rng = _rng(15, suite)
-    sizes = [(4, 3, 2), (1, 5, 3), (6, 2, 7)] + ([(3, 8, 4), (7, 1, 1)] if suite == "hidden" else [])
+    # (N, D, M): a batch of one, and one input and one output unit, in both suites
+    sizes = [(4, 3, 2), (1, 5, 3), (6, 2, 7), (5, 1, 1)] + ([(3, 8, 4), (7, 1, 1), (1, 4, 2)] if suite == "hidden" else [])
     cases = [Case({"dout": rng.normal(size=(n, m)), "x": rng.normal(size=(n, d)), "w": rng.normal(size=(d, m))})
              for n, d, m in sizes]
     ref = backprop.dense_backward
@@ -157,8 +179,7 @@ def check_model_accuracy(model, minimum, library="cnnlib"):
     elif library == "keras":
         if not hasattr(model, "layers") or not hasattr(model, "predict"):
             raise CheckFailed(f"expected a Keras model, got {type(model).__name__}")
-        if not any(type(layer).__name__ in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D")
-                   for layer in model.layers):
+        if not any(type(layer).__name__ in CONVOLUTIONS for layer in _keras_layers(model)):   # sub-models too
             raise CheckFailed("the Keras model has no Conv2D layer: this assignment asks for a CNN")
         probs = np.asarray(model.predict(x_test, verbose=0))
     else:
@@ -356,6 +377,15 @@ def train_and_measure(model, recipe, library, seed=GRADER_SEED):
     return _accuracy(trained, library, x_test, y_test)
 
 
+def train_and_validate(model, recipe, library, seed=GRADER_SEED):
+    """What the notebook shows: train afresh on the 3,000 digits of the validation split, return validation accuracy."""
+    from .. import data
+
+    (x_train, y_train), (x_val, y_val), _ = data.load_mnist_subset(validation_size=1000)
+    trained = train(model, recipe, library, x_train, y_train, seed)
+    return _accuracy(trained, library, x_val, y_val)
+
+
 def credit(accuracy, library):
     """Share of the points for a held-out ``accuracy``: the first tier it reaches, else 0."""
     for threshold, share in TIERS[library]:
@@ -366,6 +396,23 @@ def credit(accuracy, library):
 
 def _tiers_text(library):
     return ", ".join(f"{share:.0%} of the points from {threshold:.0%}" for threshold, share in TIERS[library])
+
+
+def _as_the_grader_receives(model):
+    """The model as it reaches the grader: written as data and rebuilt (:mod:`cnnlib.grading.wire`).
+
+    In a notebook this refuses what the grader would refuse (a Keras ``Lambda`` or custom layer, a layer
+    that is not one of ``cnnlib.layers``), with the same reason.
+    """
+    __tracebackhide__ = True
+    try:
+        rebuilt = wire.loads(wire.dumps(model))
+    except wire.WireError as err:
+        raise CheckFailed(f"the grader receives your model as a description (layers, settings, weights) and "
+                          f"rebuilds it, and this one cannot be rebuilt: {err}") from None
+    if isinstance(rebuilt, wire.Opaque):
+        return model          # not a model at all: _check_network says what was expected
+    return rebuilt
 
 
 def check_trained_model(build_model, recipe, library="cnnlib"):
@@ -393,6 +440,8 @@ def check_trained_model(build_model, recipe, library="cnnlib"):
         raise ValueError(f"library must be 'cnnlib' or 'keras', got {library!r}")
     recipe = check_recipe(recipe, library)
     model = _call_student("build_model", build_model, Case({}, "no arguments"), allow_reference=True)
+    if not isinstance(build_model, Remote):
+        model = _as_the_grader_receives(model)
     _check_network(model, library)
     from .. import data
 
@@ -412,8 +461,7 @@ def check_trained_model(build_model, recipe, library="cnnlib"):
     if grading_run():
         print(f"the network and the recipe are valid {DECIDED_BY_GRADER}")
         return
-    (x_train, y_train), (x_val, y_val), _ = data.load_mnist_subset(validation_size=1000)
-    accuracy = _accuracy(train(model, recipe, library, x_train, y_train), library, x_val, y_val)
+    accuracy = train_and_validate(model, recipe, library)
     print(f"validation accuracy {accuracy:.1%} (trained on 3,000 digits, measured on the 1,000 validation "
           f"digits). The grader trains the same network with the same recipe on all 4,000 training digits and "
           f"measures the 1,000 test digits: {_tiers_text(library)}.")

@@ -80,12 +80,40 @@ def _layer_row_diagnosis(spec, shape_in, expected, got):
     return None
 
 
+def _read_rows(got, layers, expected):
+    """The student's rows as ``[(shape tuple, int)]``, or :class:`CheckFailed` saying which row is not of that form."""
+    __tracebackhide__ = True
+    if not isinstance(got, (list, tuple)):
+        raise CheckFailed(f"layer_table must return a list of (output_shape, params) pairs, one per layer; "
+                          f"got {type(got).__name__}")
+    rows = []
+    for number, row in enumerate(got, 1):
+        spec = layers[number - 1] if number <= len(layers) else None
+        if not isinstance(row, (list, tuple)) or len(row) != 2:
+            raise CheckFailed(f"layer_table's row {number} ({spec!r}) must be a pair (output_shape, params), "
+                              f"got {row!r}")
+        shape, params = row
+        if isinstance(shape, (int, np.integer)):
+            want = expected[number - 1][0] if number <= len(expected) else None
+            raise CheckFailed(
+                f"layer_table's row {number} ({spec!r}) gives the output shape as the int {int(shape)}; an output "
+                f"shape is always a tuple, also when it has one axis: write ({int(shape)},), as Keras does"
+                + (f" (expected {want})" if want is not None else ""))
+        try:
+            rows.append((tuple(int(d) for d in shape), int(params)))
+        except (TypeError, ValueError) as err:
+            raise CheckFailed(f"layer_table's row {number} ({spec!r}) must be (output_shape, params): a tuple of "
+                              f"ints and an int, got {row!r} ({type(err).__name__}: {err})") from None
+    return rows
+
+
 def check_layer_table(layer_table, layers, input_shape, network="the network"):
     """Check ``layer_table(layers, input_shape)``: each layer's output shape and parameter count.
 
     Arguments:
         layer_table: the student's function; it returns one ``(output_shape, params)``
-            per layer spec, the shape without the batch axis as a tuple of ints.
+            per layer spec, the shape without the batch axis as a tuple of ints (a 1-tuple
+            such as ``(9216,)`` for flatten and dense layers; a bare int is refused by name).
         layers: the network as specs (see :func:`_keras_layer_rows` for the format).
         input_shape: (H, W, C).
         network: its name, for messages.
@@ -100,11 +128,7 @@ def check_layer_table(layer_table, layers, input_shape, network="the network"):
     expected = _keras_layer_rows(layers, input_shape)
     case = Case({"layers": list(layers), "input_shape": tuple(input_shape)}, network)
     got = _call_student("layer_table", layer_table, case, allow_reference=False)
-    try:
-        rows = [(tuple(int(d) for d in shape), int(params)) for shape, params in got]
-    except Exception as err:  # noqa: BLE001
-        raise CheckFailed(f"layer_table must return a list of (output_shape, params) pairs, one per layer; "
-                          f"got {type(got).__name__} ({type(err).__name__}: {err})") from None
+    rows = _read_rows(got, layers, expected)
     if len(rows) != len(expected):
         raise CheckFailed(f"layer_table returned {len(rows)} rows for the {len(layers)} layers of {network}")
     shape_in = tuple(input_shape)
