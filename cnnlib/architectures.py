@@ -30,7 +30,8 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from . import ops, shapes
+from . import shapes
+from .arguments import check_int, int_pair
 
 __all__ = [
     "Node", "Conv", "Pool", "Subsample", "GlobalAvgPool", "Flatten", "Dense", "RBF", "Dropout", "BatchNorm",
@@ -106,13 +107,13 @@ class Conv(Node):
 
     def output_shape(self, shape):
         h, w, _ = _spatial(self, shape)
-        (kh, kw), (sh, sw), (dh, dw) = (ops._pair("kernel_size", self.kernel_size),
-                                        ops._pair("strides", self.strides), ops._pair("dilation", self.dilation))
+        (kh, kw), (sh, sw), (dh, dw) = (int_pair(self.kernel_size, "kernel_size", 1),
+                                        int_pair(self.strides, "strides", 1), int_pair(self.dilation, "dilation", 1))
         return (shapes.conv_output_size(h, kh, _axis_padding(self.padding, 0), sh, dh),
                 shapes.conv_output_size(w, kw, _axis_padding(self.padding, 1), sw, dw), self.filters)
 
     def params(self, shape):
-        kh, kw = ops._pair("kernel_size", self.kernel_size)
+        kh, kw = int_pair(self.kernel_size, "kernel_size", 1)
         c_in = shape[2]
         if self.connections is None:
             return shapes.conv_param_count(kh, kw, c_in, self.filters, self.use_bias)
@@ -127,13 +128,13 @@ class Conv(Node):
                    for inputs in self.connections)
 
     def window(self, shape):
-        return tuple(zip(ops._pair("kernel_size", self.kernel_size), ops._pair("strides", self.strides),
-                         ops._pair("dilation", self.dilation)))
+        return tuple(zip(int_pair(self.kernel_size, "kernel_size", 1), int_pair(self.strides, "strides", 1),
+                         int_pair(self.dilation, "dilation", 1)))
 
     def describe(self):
-        kh, kw = ops._pair("kernel_size", self.kernel_size)
+        kh, kw = int_pair(self.kernel_size, "kernel_size", 1)
         text = f"conv {self.filters}@{kh}x{kw}"
-        if ops._pair("strides", self.strides) != (1, 1):
+        if int_pair(self.strides, "strides", 1) != (1, 1):
             text += f" stride {self.strides}"
         if self.padding not in (0, "valid"):
             text += f" pad {self.padding}"
@@ -163,8 +164,8 @@ class Pool(Node):
             raise ValueError(f"{self.name}: padding must be 'valid' or 'same', got {self.padding!r}")
 
     def _geometry(self):
-        size = ops._pair("pool_size", self.pool_size)
-        return size, size if self.strides is None else ops._pair("strides", self.strides)
+        size = int_pair(self.pool_size, "pool_size", 1)
+        return size, size if self.strides is None else int_pair(self.strides, "strides", 1)
 
     def output_shape(self, shape):
         self._check()
@@ -603,7 +604,7 @@ class Trace:
 def _check_input_shape(input_shape):
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (H, W, C), got {input_shape!r}")
-    return tuple(shapes._check_int("input_shape", n, 1) for n in input_shape)
+    return tuple(check_int("input_shape", n, 1) for n in input_shape)
 
 
 def _spec_and_shape(spec, input_shape):
@@ -713,8 +714,8 @@ def _keras_layers(nodes, x, k):
             if not isinstance(node.padding, str) and node.padding not in (0, (0, 0)):
                 pads = node.padding if isinstance(node.padding, (tuple, list)) else (node.padding,) * 2
                 x = k.ZeroPadding2D(tuple(pads), name=f"{node.name}_pad")(x)
-            x = k.Conv2D(node.filters, ops._pair("kernel_size", node.kernel_size),
-                         strides=ops._pair("strides", node.strides), padding=padding, dilation_rate=ops._pair("dilation", node.dilation),
+            x = k.Conv2D(node.filters, int_pair(node.kernel_size, "kernel_size", 1),
+                         strides=int_pair(node.strides, "strides", 1), padding=padding, dilation_rate=int_pair(node.dilation, "dilation", 1),
                          activation=node.activation, use_bias=node.use_bias, name=node.name)(x)
         elif isinstance(node, Pool):
             size, strides = node._geometry()

@@ -11,7 +11,7 @@ import numpy as np
 from . import layers as L
 from .blocks import ResidualBlock
 from .model import Sequential
-from .ops import _window_padding
+from .shapes import padding_amounts_2d
 
 __all__ = ["to_keras"]
 
@@ -69,8 +69,8 @@ def _translate(tf, layer, dtype, weights):
             raise NotImplementedError(f"{layer.name}: Keras refuses strides > 1 with dilation > 1")
         padding = layer.padding if layer.padding in ("valid", "same") else "valid"
         if padding != layer.padding:   # explicit amounts or 'full': spelled out as zeros
-            explicit = _window_padding((1, *layer.input_shape), layer.kernel_size, layer.padding,
-                                       layer.strides, layer.dilation_rate)
+            explicit = padding_amounts_2d(layer.input_shape[:2], layer.kernel_size, layer.padding,
+                                          layer.strides, layer.dilation_rate)
             if any(explicit[0] + explicit[1]):
                 before.append(k.ZeroPadding2D(explicit, dtype=dtype, name=f"{layer.name}_pad"))
         common = dict(strides=layer.strides, padding=padding, dilation_rate=layer.dilation_rate,

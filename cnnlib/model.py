@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from . import backprop, ops, shapes
+from . import backprop, ops
+from .arguments import as_real_array, check_int
 from .layers import Layer, unique_names
 from .optim import Adam
 
@@ -209,7 +210,7 @@ class Sequential:
             raise RuntimeError(f"{what} needs the model built: pass input_shape= or call build() first")
 
     def _check_x(self, x):
-        x = ops._as_real_array("x", x)
+        x = as_real_array("x", x)
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"x must be a non-empty batch (N, *input_shape), got shape {x.shape}")
         if not self.built:
@@ -221,7 +222,7 @@ class Sequential:
 
     def _check_xy(self, x, y, name="x"):
         x = self._check_x(x)
-        y = ops._as_real_array("y", y)
+        y = as_real_array("y", y)
         if y.shape != (x.shape[0],):
             raise ValueError(f"y must hold one integer class per example of {name}, shape "
                              f"({x.shape[0]},), got {y.shape}")
@@ -269,8 +270,8 @@ class Sequential:
             x_val, y_val = self._check_xy(*validation_data, name="x_val")
             self._check_classes(y_val)
         self._check_classes(y)
-        epochs = shapes._check_int("epochs", epochs, 1)
-        batch_size = shapes._check_int("batch_size", batch_size, 1)
+        epochs = check_int("epochs", epochs, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
         optimizer = optimizer if optimizer is not None else Adam()
         self.optimizer = optimizer
         history = History()
@@ -330,7 +331,7 @@ class Sequential:
         from threadpoolctl import threadpool_limits
 
         x = self._check_x(x)
-        batch_size = shapes._check_int("batch_size", batch_size, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
         with threadpool_limits(FIT_BLAS_THREADS, user_api="blas"):   # as in fit(): see FIT_BLAS_THREADS
             return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 

@@ -32,7 +32,8 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import ops, shapes
+from . import shapes
+from .arguments import check_int, int_pair
 
 __all__ = ["show_matrix", "show_channels", "show_images", "show_kernels", "show_feature_maps",
            "plot_history", "feature_maps", "occlusion_map", "saliency_map", "grad_cam",
@@ -87,7 +88,7 @@ def occlusion_map(predict_fn, image, label, patch_size, stride, fill=0.0):
             label outside predict_fn's classes.
     """
     image = _as_image(image)
-    (ph, pw), (sh, sw) = ops._pair("patch_size", patch_size), ops._pair("stride", stride)
+    (ph, pw), (sh, sw) = int_pair(patch_size, "patch_size", 1), int_pair(stride, "stride", 1)
     h, w, _ = image.shape
     if ph > h or pw > w:
         raise ValueError(f"patch_size {(ph, pw)} is larger than the image ({h}, {w})")
@@ -262,7 +263,7 @@ def _windows(model, index):
                 raise ValueError(f"layer {lyr.name} ({kind}) is not a conv, pooling, padding or "
                                  f"activation layer in a chain; top_activating_patches cannot trace "
                                  f"its receptive field")
-        pads = ops._window_padding((1, *hw, 1), tuple(k), padding, tuple(s), tuple(d))
+        pads = shapes.padding_amounts_2d(hw, tuple(k), padding, tuple(s), tuple(d))
         out.append(tuple((int(k[a]), int(s[a]), int(d[a]), int(pads[a][0])) for a in (0, 1)))
     return out
 
@@ -558,7 +559,7 @@ def show_images(images, titles=None, ncols=8, cmap="gray"):
                          f"got shape {images.shape}")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles has {len(titles)} entries for {len(images)} images")
-    ncols = min(shapes._check_int("ncols", ncols, 1), len(images))
+    ncols = min(check_int("ncols", ncols, 1), len(images))
     fig, axes = _figure(math.ceil(len(images) / ncols), ncols)
     for n, ax in enumerate(axes):
         _bare(ax)
@@ -598,12 +599,12 @@ def show_kernels(w, in_channel=None, max_filters=64, ncols=8):
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 4:
         raise ValueError(f"w must be an HWIO kernel (KH, KW, C_in, C_out), got shape {w.shape}")
-    c_in, c_out = w.shape[2], min(w.shape[3], shapes._check_int("max_filters", max_filters, 1))
+    c_in, c_out = w.shape[2], min(w.shape[3], check_int("max_filters", max_filters, 1))
     if in_channel is None and c_in not in (1, 3):
         raise ValueError(f"w has {c_in} input channels: pass in_channel (0 to {c_in - 1}) to choose one")
     if in_channel is not None and not 0 <= in_channel < c_in:
         raise ValueError(f"in_channel must be in [0, {c_in}), got {in_channel}")
-    ncols = min(shapes._check_int("ncols", ncols, 1), c_out)
+    ncols = min(check_int("ncols", ncols, 1), c_out)
     fig, axes = _figure(math.ceil(c_out / ncols), ncols, cell=1.1)
     color = in_channel is None and c_in == 3
     tiles = w[:, :, :, :c_out] if color else w[:, :, in_channel or 0, :c_out]
@@ -642,7 +643,7 @@ def show_feature_maps(model, image, layer, max_maps=32, ncols=8):
     maps = feature_maps(model, _as_image(image), layer)
     if maps.ndim != 3:
         raise ValueError(f"layer {layer!r} outputs shape {maps.shape}, not (h, w, channels) maps")
-    count = min(maps.shape[2], shapes._check_int("max_maps", max_maps, 1))
+    count = min(maps.shape[2], check_int("max_maps", max_maps, 1))
     fig = show_images(np.moveaxis(maps[:, :, :count], 2, 0), titles=[str(c) for c in range(count)],
                       ncols=ncols, cmap="viridis")
     fig.suptitle(f"{layer}: {maps.shape[0]} x {maps.shape[1]} x {maps.shape[2]}")
@@ -727,8 +728,8 @@ def train_demo_cnn(epochs=5, seed=0, batch_size=32, verbose=0):
     from .data import load_mnist_subset
     from .keras_bridge import to_keras
 
-    epochs = shapes._check_int("epochs", epochs, 1)
-    batch_size = shapes._check_int("batch_size", batch_size, 1)
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     (x_train, y_train), (x_test, y_test) = load_mnist_subset()
     model = demo_cnn(seed)
     keras_model = to_keras(model)

@@ -37,6 +37,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import ops, shapes
+from .arguments import check_int
 from .transposed_sizes import conv_transpose_axis_layout, conv_transpose_size_formula, explain_conv_transpose_size
 
 __all__ = [
@@ -177,7 +178,7 @@ def _explain_impossible(n, k, padding, stride, dilation):
     try:
         before, after = shapes.padding_amounts(n, k, padding, stride, dilation)
         span = shapes.effective_kernel_size(k, dilation)
-        shapes._check_int("stride", stride, 1)
+        check_int("stride", stride, 1)
     except (TypeError, ValueError) as bad:
         return f"Invalid setting: {bad}."
     pad_text = f"{before} + {after}" if before != after else f"2·{before}"
@@ -200,7 +201,7 @@ def conv_size_formula(n, k, padding=0, stride=1, dilation=1):
     try:
         before, after = shapes.padding_amounts(n, k, padding, stride, dilation)
         span = shapes.effective_kernel_size(k, dilation)
-        shapes._check_int("stride", stride, 1)
+        check_int("stride", stride, 1)
     except (TypeError, ValueError):
         return "O = ⌊(W + 2P − D(K−1) − 1) / S⌋ + 1"
     if before == after:
@@ -410,7 +411,7 @@ def trace_layers(input_shape, layers):
     """
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (H, W, C), got {input_shape!r}")
-    shape = tuple(shapes._check_int(f"input_shape[{i}]", d, 1) for i, d in enumerate(input_shape))
+    shape = tuple(check_int(f"input_shape[{i}]", d, 1) for i, d in enumerate(input_shape))
     rows = []
     for layer in layers:
         if shape is None:
