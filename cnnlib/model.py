@@ -105,7 +105,7 @@ class Sequential:
 
     def forward(self, x, training=False):
         """Class scores (logits) for a batch x of shape (N, *input_shape): (N, classes)."""
-        x = self._check_x(x)
+        x = self.check_input(x)
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
@@ -209,7 +209,9 @@ class Sequential:
         if not self.built:
             raise RuntimeError(f"{what} needs the model built: pass input_shape= or call build() first")
 
-    def _check_x(self, x):
+    def check_input(self, x):
+        """x as a batch this model takes: (N, *input_shape) in the model's dtype (builds the model
+        on its first batch). Raises ValueError naming both shapes when they differ."""
         x = as_real_array("x", x)
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"x must be a non-empty batch (N, *input_shape), got shape {x.shape}")
@@ -221,7 +223,7 @@ class Sequential:
         return x.astype(self.dtype, copy=False)
 
     def _check_xy(self, x, y, name="x"):
-        x = self._check_x(x)
+        x = self.check_input(x)
         y = as_real_array("y", y)
         if y.shape != (x.shape[0],):
             raise ValueError(f"y must hold one integer class per example of {name}, shape "
@@ -330,7 +332,7 @@ class Sequential:
         """Class scores (N, classes), computed batch_size examples at a time."""
         from threadpoolctl import threadpool_limits
 
-        x = self._check_x(x)
+        x = self.check_input(x)
         batch_size = check_int("batch_size", batch_size, 1)
         with threadpool_limits(FIT_BLAS_THREADS, user_api="blas"):   # as in fit(): see FIT_BLAS_THREADS
             return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
