@@ -15,6 +15,7 @@ Every layer has
     weights()                   [(name, array)] of params and state, in Keras's order
     build(input_shape)          creates the weights for inputs of that shape (one
                                 example, no batch axis) and returns the output shape
+    window(input_shape)         how it moves pixels, for receptive fields (cnnlib.tracing)
 
 The arguments have Keras's names (``filters``, ``kernel_size``, ``strides``,
 ``padding``, ``dilation_rate``, ``units``, ``rate``, ``depth_multiplier``,
@@ -35,6 +36,7 @@ import numpy as np
 
 from . import backprop, conv_variants, conv_variants_backprop, ops, shapes
 from .arguments import as_real_array, check_int, int_pair, spatial_padding
+from .tracing import NO_FIELD, Step
 
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "ReLU", "Flatten", "Dense", "Dropout",
            "BatchNormalization", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "DepthwiseConv2D",
@@ -198,11 +200,37 @@ class Layer:
         """Number of weights training changes (the ones in ``params``)."""
         return int(sum(p.size for p in self.params.values()))
 
+    def window(self, input_shape):
+        """How the layer moves pixels, for receptive fields: per axis ``(kernel, stride, dilation,
+        pad_before)``, or None when it moves none (the default: activations, dropout, batch norm,
+        dense layers), or :data:`cnnlib.tracing.NO_FIELD` when the field cannot be followed."""
+        return None
+
+    def trace_step(self, input_shape):
+        """What :mod:`cnnlib.tracing` asks: ``Step(output_shape, params, window)``; the params are
+        the ones the layer holds (0 until it is built)."""
+        return Step(self.compute_output_shape(tuple(input_shape)), self.count_params(), self.window(input_shape))
+
+    def describe(self):
+        """The layer as it prints, for a trace's "what" column."""
+        return repr(self)
+
     def _config(self):
         return ""
 
     def __repr__(self):
         return f"{type(self).__name__}({self._config()})"
+
+
+def _window_of(input_shape, kernel_hw, strides, padding, dilation_rate=(1, 1)):
+    """Per axis (kernel, stride, dilation, pad_before) of a window layer on an (H, W, C) input."""
+    pads = shapes.padding_amounts_2d(input_shape[:2], kernel_hw, padding, strides, dilation_rate)
+    return tuple(zip(kernel_hw, strides, dilation_rate, (before for before, _ in pads)))
+
+
+def _whole_map(input_shape):
+    """The window of a layer whose every output sees the whole (H, W) map (global pooling, Flatten)."""
+    return ((input_shape[0], 1, 1, 0), (input_shape[1], 1, 1, 0)) if len(input_shape) == 3 else None
 
 
 def _conv_padding(padding):
@@ -249,6 +277,9 @@ class _Convolution(Layer):
 
     def _geometry(self):
         return self.strides, self.padding, self.dilation_rate
+
+    def window(self, input_shape):
+        return _window_of(input_shape, self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
     def _bias(self, size):
         if self.use_bias:
@@ -333,6 +364,9 @@ class _Pool2D(Layer):
                                        self.padding)
         return (oh, ow, input_shape[2])
 
+    def window(self, input_shape):
+        return _window_of(input_shape, self.pool_size, self.strides, self.padding)
+
     def forward(self, x, training=False):
         x = self._remember(x)
         return ops.pool2d(x, self.pool_size, self.strides, self.padding, self.mode)
@@ -378,6 +412,9 @@ class Flatten(Layer):
 
     def compute_output_shape(self, input_shape):
         return (math.prod(input_shape),)
+
+    def window(self, input_shape):
+        return _whole_map(input_shape)   # a unit after Flatten can depend on every position of the map
 
     def forward(self, x, training=False):
         return ops.flatten(self._remember(x))
@@ -514,6 +551,9 @@ class _GlobalPool2D(Layer):
         if len(input_shape) != 3:
             raise ValueError(f"{self.name} needs inputs of shape (H, W, C), got {input_shape}")
         return (1, 1, input_shape[2]) if self.keepdims else (input_shape[2],)
+
+    def window(self, input_shape):
+        return _whole_map(input_shape)
 
     def forward(self, x, training=False):
         return self.forward_op(self._remember(x), self.keepdims)
@@ -658,6 +698,9 @@ class Conv2DTranspose(_Convolution):
 
     def _geometry(self):
         return self.strides, self.padding, self.output_padding, self.dilation_rate
+
+    def window(self, input_shape):
+        return NO_FIELD   # an output pixel sees a varying number of input pixels: not one window
 
     def compute_output_shape(self, input_shape):
         oh, ow = shapes.conv_transpose_output_hw(_spatial_input(self, input_shape), self.kernel_size,

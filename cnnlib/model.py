@@ -19,6 +19,7 @@ import numpy as np
 from . import backprop, ops
 from .arguments import as_real_array, check_int
 from .layers import Layer, unique_names
+from .tracing import Trace, walk
 from .optim import Adam
 
 __all__ = ["Sequential", "History"]
@@ -170,19 +171,20 @@ class Sequential:
         A block (:mod:`cnnlib.blocks`) is one row, with all its weights, as a
         nested model is in Keras's summary. ``expand_nested=True`` adds a row
         for each of its layers after it, the name indented by "  " per level.
+        The rows come from :func:`cnnlib.tracing.walk`, the course's one tracer.
         """
         self._require_built("table")
-        rows = []
+        return [("  " * t.depth + t.name, type(t.node).__name__, (None, *t.output_shape), t.params)
+                for t in self._walk() if expand_nested or t.depth == 0]
 
-        def add(layer, depth):
-            rows.append(("  " * depth + layer.name, type(layer).__name__, (None, *layer.output_shape),
-                         layer.count_params()))
-            if expand_nested:
-                for inner in getattr(layer, "sublayers", lambda: [])():
-                    add(inner, depth + 1)
-        for layer in self.layers:
-            add(layer, 0)
-        return rows
+    def trace(self):
+        """The model as :func:`cnnlib.architectures.trace` shows a spec: a :class:`cnnlib.tracing.Trace`
+        with every layer's output shape, parameters and receptive field (a block is one row)."""
+        self._require_built("trace")
+        return Trace.of("sequential", self.input_shape, [t for t in self._walk() if t.depth == 0])
+
+    def _walk(self):
+        return walk(self.layers, self.input_shape, containers_first=True, unique_names=False)
 
     def summary(self, print_fn=print, expand_nested=False):
         """Print a table of layers, output shapes and parameter counts, as Keras's summary does.

@@ -119,42 +119,37 @@ _PASS_THROUGH = ("InputLayer", "ReLU", "Activation", "LeakyReLU", "ELU", "BatchN
 def _windows(model, index):
     """For each layer up to ``index``: ((kernel, stride, dilation, pad_before) for rows, for columns),
     or None for layers that do not move pixels (activations, dropout, batch norm)."""
-    from .. import layers as L
     from ..model import Sequential
+    from ..tracing import NO_FIELD
 
-    out = []
-    for lyr in model.layers[:index + 1]:
-        kind = type(lyr).__name__
-        if isinstance(model, Sequential):
-            if isinstance(lyr, (L.ReLU, L.Dropout)):
-                out.append(None)
-                continue
-            if isinstance(lyr, L.Conv2D):
-                k, s, d, padding = lyr.kernel_size, lyr.strides, lyr.dilation_rate, lyr.padding
-            elif isinstance(lyr, (L.MaxPool2D, L.AvgPool2D)):
-                k, s, d, padding = lyr.pool_size, lyr.strides, (1, 1), lyr.padding
-            else:
-                raise ValueError(f"layer {lyr.name} ({kind}) has no spatial window: choose a conv, "
-                                 f"pooling or activation layer before any Flatten")
-            hw = lyr.input_shape[:2]
-        else:
-            if kind in _PASS_THROUGH:
-                out.append(None)
-                continue
-            hw = tuple(int(n) for n in lyr.input.shape[1:3]) if not isinstance(lyr.input, list) else None
-            if kind == "Conv2D" and hw is not None:
-                k, s, d, padding = lyr.kernel_size, lyr.strides, lyr.dilation_rate, lyr.padding
-            elif kind in ("MaxPooling2D", "AveragePooling2D") and hw is not None:
-                k, s, d, padding = lyr.pool_size, lyr.strides, (1, 1), lyr.padding
-            elif kind == "ZeroPadding2D":
-                k, s, d, padding = (1, 1), (1, 1), (1, 1), tuple(tuple(p) for p in lyr.padding)
-            else:
-                raise ValueError(f"layer {lyr.name} ({kind}) is not a conv, pooling, padding or "
-                                 f"activation layer in a chain; top_activating_patches cannot trace "
-                                 f"its receptive field")
-        pads = shapes.padding_amounts_2d(hw, tuple(k), padding, tuple(s), tuple(d))
-        out.append(tuple((int(k[a]), int(s[a]), int(d[a]), int(pads[a][0])) for a in (0, 1)))
-    return out
+    if isinstance(model, Sequential):   # cnnlib's layers say it themselves (the tracer's windows)
+        windows = [lyr.window(lyr.input_shape) for lyr in model.layers[:index + 1]]
+        for lyr, window in zip(model.layers, windows):
+            if window is NO_FIELD:
+                raise ValueError(f"layer {lyr.name} ({type(lyr).__name__}) is not a conv, pooling or activation "
+                                 f"layer; top_activating_patches cannot trace its receptive field")
+        return windows
+    return [_keras_window(lyr) for lyr in model.layers[:index + 1]]
+
+
+def _keras_window(lyr):
+    """A Keras layer's window, as cnnlib's layers give theirs (:meth:`cnnlib.layers.Layer.window`)."""
+    kind = type(lyr).__name__
+    if kind in _PASS_THROUGH:
+        return None
+    hw = tuple(int(n) for n in lyr.input.shape[1:3]) if not isinstance(lyr.input, list) else None
+    if kind == "Conv2D" and hw is not None:
+        k, s, d, padding = lyr.kernel_size, lyr.strides, lyr.dilation_rate, lyr.padding
+    elif kind in ("MaxPooling2D", "AveragePooling2D") and hw is not None:
+        k, s, d, padding = lyr.pool_size, lyr.strides, (1, 1), lyr.padding
+    elif kind == "ZeroPadding2D":
+        k, s, d, padding = (1, 1), (1, 1), (1, 1), tuple(tuple(p) for p in lyr.padding)
+    else:
+        raise ValueError(f"layer {lyr.name} ({kind}) is not a conv, pooling, padding or "
+                         f"activation layer in a chain; top_activating_patches cannot trace "
+                         f"its receptive field")
+    pads = shapes.padding_amounts_2d(hw, tuple(k), padding, tuple(s), tuple(d))
+    return tuple((int(k[a]), int(s[a]), int(d[a]), int(pads[a][0])) for a in (0, 1))
 
 
 def field_geometry(model, index):
