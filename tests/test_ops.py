@@ -9,18 +9,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from cnnlib import ops
+from cnnlib.data import LECTURE_IMAGE as IMAGE  # the course's worked example (lecture texts): 5x5, binary
+from cnnlib.data import LECTURE_KERNEL as KERNEL  # and its 3x3 kernel
 
 TOL = dict(rtol=1e-10, atol=1e-10)
 
-# The course's worked example (lecture texts): a 5x5 binary image and a 3x3 kernel.
-IMAGE = np.array([[1, 1, 1, 0, 0],
-                  [0, 1, 1, 1, 0],
-                  [0, 0, 1, 1, 1],
-                  [0, 0, 1, 1, 0],
-                  [0, 1, 1, 0, 0]])
-KERNEL = np.array([[1, 0, 1],
-                   [0, 1, 0],
-                   [1, 0, 1]])
 FEATURE_MAP = np.array([[4, 3, 4],
                         [2, 4, 3],
                         [2, 3, 4]])
