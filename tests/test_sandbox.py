@@ -148,6 +148,13 @@ def test_a_python_installed_under_tmp_stays_visible(tmp_path, monkeypatch):
 
 
 @needs_sandbox
+def test_matplotlib_starts_from_the_machines_font_list_without_a_warning():
+    assert sandbox.matplotlib_font_list() is not None
+    run = _inside("import matplotlib.pyplot as plt; plt.figure(); print('ok')")
+    assert run.stdout.strip() == "ok" and run.stderr == "", run.stderr
+
+
+@needs_sandbox
 def test_limits_stop_memory_file_size_and_process_hogs():
     limits = sandbox.Limits(memory_bytes=2 * sandbox.GIB, processes=30, file_bytes=2 ** 20, tmp_bytes=64 * 2 ** 20)
     code = """

@@ -42,6 +42,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 INSIDE_HOME = "/home/student"
 INSIDE_WORK = f"{INSIDE_HOME}/work"
+INSIDE_MPL = f"{INSIDE_HOME}/.config/matplotlib"
 LIMITED = Path(__file__).with_name("limited.py")
 # Environment variables a kernel may inherit: quiet TensorFlow, thread counts, locale.
 PASSED_ENV = ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "PYTHONWARNINGS", "PYTHONHASHSEED",
@@ -160,6 +161,9 @@ class Sandbox:
         if os.geteuid() == 0:
             launcher += ["--uid", str(self.uid)]
         bwrap += ["--size", str(limits.tmp_bytes), "--tmpfs", INSIDE_HOME, "--dir", INSIDE_WORK]
+        font_list = matplotlib_font_list()
+        if font_list is not None:       # matplotlib would spend a second rebuilding it in every sandbox
+            bwrap += ["--ro-bind", str(font_list), f"{INSIDE_MPL}/{font_list.name}"]
         for path in sorted(self.data.rglob("*")):
             inside = f"{INSIDE_WORK}/{path.relative_to(self.data).as_posix()}"
             bwrap += ["--dir", inside] if path.is_dir() else ["--ro-bind", str(path), inside]
@@ -173,7 +177,7 @@ class Sandbox:
         """What the kernel's environment holds: a fixed set, nothing of the grader's secrets."""
         env = {"HOME": INSIDE_HOME, "USER": "student", "LOGNAME": "student",
                "PATH": f"{Path(sys.prefix) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-               "MPLCONFIGDIR": f"{INSIDE_HOME}/.config/matplotlib", "PYTHONDONTWRITEBYTECODE": "1"}
+               "MPLCONFIGDIR": INSIDE_MPL, "PYTHONDONTWRITEBYTECODE": "1"}
         env.update({name: os.environ[name] for name in PASSED_ENV if name in os.environ})
         env.update(self.env)
         return env
@@ -198,6 +202,31 @@ def create(base=None, data_from=None, limits=None, env=None):
             os.chown(path, box.uid, box.uid, follow_symlinks=False)
     folder.chmod(0o700)
     return box
+
+
+@functools.lru_cache(maxsize=1)
+def matplotlib_font_list():
+    """matplotlib's font list, built once per machine and user with this Python; None if it cannot be.
+
+    Every sandbox starts with an empty home, where matplotlib would otherwise scan the
+    system's fonts again (about a second). The file holds font names and paths only.
+    """
+    folder = Path(tempfile.gettempdir()) / f"cnn-course-matplotlib-{os.geteuid()}"
+    try:
+        if not folder.is_dir() or folder.is_symlink() or folder.stat().st_uid != os.geteuid():
+            scratch = Path(tempfile.mkdtemp(prefix="cnn-course-matplotlib-"))
+            env = {**os.environ, "MPLCONFIGDIR": str(scratch)}
+            subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, timeout=120,
+                           check=True, capture_output=True)
+            scratch.chmod(0o755)
+            try:
+                scratch.rename(folder)
+            except OSError:             # another grading job got there first
+                shutil.rmtree(scratch, ignore_errors=True)
+        found = sorted(folder.glob("fontlist-v*.json"))
+        return found[-1] if found and folder.stat().st_uid == os.geteuid() else None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def _copy_regular_files(source, dest):
