@@ -59,6 +59,29 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     assert not errors
 
 
+LECTURES = [path for path in NOTEBOOKS if path.name[:2].isdigit()]
+
+
+def test_the_lectures_are_numbered_without_gaps_and_every_one_is_run():
+    """The run test above is parametrized by NOTEBOOKS: every numbered lecture, 11 included, is executed."""
+    numbers = [int(path.name[:2]) for path in LECTURES]
+    assert numbers == list(range(len(numbers))), (f"lecture numbers {numbers}: expected 00 to "
+                                                  f"{len(numbers) - 1:02d}, each once, without gaps")
+    assert "11_modern_cnns.ipynb" in {path.name for path in LECTURES}, "notebook 11 is missing from notebooks/"
+    assert set(LECTURES) <= set(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("where", ["notebooks/README.md", "notebooks/00_start_here.ipynb"])
+def test_every_lecture_is_listed_where_students_look(where):
+    """notebooks/README.md and notebook 00 each have a table row for every lecture; README.md names the last one."""
+    text = (ROOT / where).read_text(encoding="utf-8")
+    missing = [path.stem for path in LECTURES if f"| `{path.stem}` |" not in text]
+    assert not missing, f"{where} has no table row for {missing}: add one saying what each covers"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"`00_start_here` to `{LECTURES[-1].stem}`" in readme, (
+        f"README.md should say the lectures run from `00_start_here` to `{LECTURES[-1].stem}`")
+
+
 def _graded_function_names():
     """Names of the functions that the assignments' solution cells define (what students are graded on)."""
     import ast
