@@ -26,6 +26,7 @@ Modules, each with one job, in reading order:
                          module per widget)
     cnnlib.transposed_sizes  the transposed convolution's sizes explained, for the widgets
     cnnlib.grading       the checks the assignments' test cells call
+    cnnlib.assignment_checks  the assignments' public checks from the command line (the bundle's make check)
 
 and three that the others share (students need not read them): cnnlib.arguments (argument
 checks: ints, (height, width) pairs, padding specs, arrays), cnnlib.windows (sliding windows

@@ -16,6 +16,7 @@ Arrays:
 
     as_real_array(name, x)                   np.asarray(x), refusing anything that is not real numbers
     check_array(name, x, ndim, layout)       the same, of a given rank
+    check_conv_operands(x, w, ...)           an NHWC batch and a 4-D kernel whose input channels match it
     as_float(x), result_dtype(x, *others)    the dtypes the ops compute in (see cnnlib.ops)
     cast_together(*arrays)                   arrays in the dtype the first one's op returns
     check_images(x)                          a non-empty NHWC batch
@@ -30,7 +31,7 @@ import operator
 import numpy as np
 
 __all__ = ["check_int", "int_pair", "spatial_padding", "as_real_array", "check_array", "as_float",
-           "result_dtype", "cast_together", "check_images", "check_bias", "check_dout", "NHWC"]
+           "result_dtype", "cast_together", "check_images", "check_bias", "check_dout", "check_conv_operands", "NHWC"]
 
 # The layout named in the errors about image batches.
 NHWC = "NHWC (batch, height, width, channels)"
@@ -125,6 +126,23 @@ def check_array(name, x, ndim, layout):
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {arr.shape}")
     return arr
+
+
+def check_conv_operands(x, w, kernel_layout, in_axis, mismatch):
+    """``x`` as a 4-D NHWC batch and ``w`` as a 4-D kernel, both non-empty, whose axis ``in_axis`` matches x's channels.
+
+    kernel_layout: the kernel's layout as the rank error names it. mismatch: the channel error's text, a
+    ``str.format`` template with ``{k}`` (w's input channels), ``{c}`` (x's), ``{x}`` and ``{w}`` (the shapes).
+    Returns the two arrays (:func:`check_array`). Raises ValueError (ranks, channels, emptiness) or
+    TypeError (not real numbers), naming the argument.
+    """
+    x = check_array("x", x, 4, NHWC)
+    w = check_array("w", w, 4, kernel_layout)
+    if w.shape[in_axis] != x.shape[3]:
+        raise ValueError(mismatch.format(k=w.shape[in_axis], c=x.shape[3], x=x.shape, w=w.shape))
+    if 0 in x.shape or 0 in w.shape:
+        raise ValueError(f"x and w must not be empty (x.shape={x.shape}, w.shape={w.shape})")
+    return x, w
 
 
 def as_float(x):

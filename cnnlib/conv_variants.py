@@ -24,7 +24,7 @@ takes; ops keep their input's floating dtype.
 import numpy as np
 
 from . import shapes
-from .arguments import NHWC, cast_together, check_array, check_bias, int_pair
+from .arguments import cast_together, check_bias, check_conv_operands, int_pair
 from .ops import conv2d, conv_geometry, zero_pad
 from .windows import tap_view
 
@@ -130,13 +130,9 @@ def transpose_geometry(x, w, b=None, stride=1, padding=0, output_padding=None, d
             message names the axis).
         TypeError: non-numeric arrays, non-integer stride/dilation/padding.
     """
-    x = check_array("x", x, 4, NHWC)
-    w = check_array("w", w, 4, "(kernel_h, kernel_w, out_channels, in_channels) for a transposed convolution")
-    if w.shape[3] != x.shape[3]:
-        raise ValueError(f"w takes {w.shape[3]} input channels (its last axis) but x has {x.shape[3]}: "
-                         f"a transposed kernel is (KH, KW, C_out, C_in) (x.shape={x.shape}, w.shape={w.shape})")
-    if 0 in x.shape or 0 in w.shape:
-        raise ValueError(f"x and w must not be empty (x.shape={x.shape}, w.shape={w.shape})")
+    x, w = check_conv_operands(x, w, "(kernel_h, kernel_w, out_channels, in_channels) for a transposed convolution",
+                               3, "w takes {k} input channels (its last axis) but x has {c}: a transposed kernel "
+                                  "is (KH, KW, C_out, C_in) (x.shape={x}, w.shape={w})")
     x, w, b = cast_together(x, w, check_bias(b, w.shape[2], x, w, "per output channel, w.shape[2]"))
     stride_hw, dilation_hw = int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1)
     geometry = (x.shape[1:3], w.shape[:2], padding, stride_hw, dilation_hw, output_padding)

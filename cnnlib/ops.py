@@ -23,8 +23,8 @@ separable and transposed convolutions are in :mod:`cnnlib.conv_variants`.
 import numpy as np
 
 from . import shapes
-from .arguments import (NHWC, as_float, as_real_array, cast_together, check_array, check_bias, check_images,
-                        int_pair, result_dtype, spatial_padding)
+from .arguments import (NHWC, as_float, as_real_array, cast_together, check_array, check_bias, check_conv_operands,
+                        check_images, int_pair, result_dtype, spatial_padding)
 from .windows import Workspace, im2col_rows, pool_padding_value, real_pixel_counts, tap_view
 
 __all__ = [
@@ -66,13 +66,8 @@ def conv_geometry(x, w, b=None, stride=1, padding=0, dilation=1):
     ``((top, bottom), (left, right))``. Used by conv2d, conv2d_naive and
     the backward pass so that all of them accept and refuse the same calls.
     """
-    x = check_array("x", x, 4, NHWC)
-    w = check_array("w", w, 4, "HWIO (kernel_h, kernel_w, in_channels, out_channels)")
-    if w.shape[2] != x.shape[3]:
-        raise ValueError(f"w has {w.shape[2]} input channels but x has {x.shape[3]} "
-                         f"(x.shape={x.shape}, w.shape={w.shape})")
-    if 0 in x.shape or 0 in w.shape:
-        raise ValueError(f"x and w must not be empty (x.shape={x.shape}, w.shape={w.shape})")
+    x, w = check_conv_operands(x, w, "HWIO (kernel_h, kernel_w, in_channels, out_channels)", 2,
+                               "w has {k} input channels but x has {c} (x.shape={x}, w.shape={w})")
     x, w, b = cast_together(x, w, check_bias(b, w.shape[-1], x, w))
     stride_hw, dilation_hw = int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1)
     pads = shapes.padding_amounts_2d(x.shape[1:3], w.shape[:2], padding, stride_hw, dilation_hw)

@@ -1,15 +1,8 @@
-"""Pictures of images, kernels, feature maps and training curves.
+"""Pictures of images, kernels, feature maps and training curves (listed in :mod:`cnnlib.viz`).
 
-Each function returns a matplotlib ``Figure`` (:mod:`cnnlib.figures`) and never calls
-``pyplot``, so it works with the Agg backend, shows once in a notebook and leaves no
-figure open:
-
-    show_matrix(img)                  an image with each pixel's value written in its cell
-    show_channels(rgb)                an RGB image and its R, G, B channels
-    show_images(images)               a grid of images or maps (patches, for example)
-    show_kernels(w)                   the filters of an HWIO kernel
-    show_feature_maps(model, image, layer)   a layer's output channels for one image
-    plot_history(history)             loss and accuracy per epoch (cnnlib, Keras or a dict)
+Each function (show_matrix, show_channels, show_images, show_kernels, show_feature_maps,
+plot_history) returns a matplotlib ``Figure`` made by :mod:`cnnlib.figures` and never calls
+``pyplot``, so it works with the Agg backend, shows once in a notebook and leaves no figure open.
 """
 
 import math
