@@ -11,9 +11,10 @@ import urllib.error
 import urllib.request
 import zipfile
 
+import nbformat
 import pytest
 
-from tools import bundle
+from tools import bundle, course
 
 INSTRUCTOR_ONLY = ("psycopg", "latex2mathml", "jupyterhub", "tools")
 
@@ -129,3 +130,14 @@ def test_make_check_runs_the_public_checks_in_the_bundle(unzipped):
     assert "fix the code above each FAIL" in text
     wrong = _make(folder, env, "check", "ASSIGNMENT=a9_nothing", timeout=600)
     assert wrong.returncode != 0 and "no assignment 'a9_nothing'" in wrong.stdout + wrong.stderr
+
+    path = folder / "assignments" / "a1_convolution" / "a1_convolution.ipynb"   # answered as the instructor would
+    nb, answers = nbformat.read(path, as_version=4), course.solution_fill("a1_convolution")
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            cell.source = answers[meta["grade_id"]]
+    nbformat.write(nb, path)
+    done = _make(folder, env, "check", "ASSIGNMENT=a1_convolution", timeout=600)
+    text = done.stdout + done.stderr
+    assert done.returncode == 0 and "Every test passes" in text and "FAIL" not in text, text[-3000:]
