@@ -1,26 +1,18 @@
 # The CNN course: two commands do everything.
 #   make lab    set up .venv if needed, then open JupyterLab on the course
 #   make test   set up .venv if needed, then run the whole test suite
-.DEFAULT_GOAL := help
-.PHONY: help venv lab test bench release html grade grade-demo student-bundle hub hub-clean clean
+.PHONY: help venv lab check test bench release html grade grade-demo student-bundle hub hub-clean clean
 
-VENV        ?= .venv
-PYTHON      ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
-BIN         := $(VENV)/bin
-STAMP       := $(VENV)/.installed
-PORT        ?= 8888
-LAB_FLAGS   ?=
-# Jupyter refuses to run as root unless told; containers and CI often are root.
-ROOT_FLAG   := $(if $(filter 0,$(shell id -u)),--allow-root)
+# What students run (the venv with the student's install, make lab, make check) is in
+# tools/student.mk, which is also the student bundle's Makefile.
+COURSE_MAKEFILE := 1
+include tools/student.mk
+
 PYTEST_ARGS ?=
-
-# nbgrader calls tools such as alembic by name: the venv's bin/ must come first.
-export PATH := $(abspath $(BIN)):$(PATH)
-# Keep TensorFlow's start-up log lines off stderr.
-export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 help:
 	@echo "make lab     open JupyterLab on the course (http://127.0.0.1:$(PORT)/lab)"
+	@echo "make check   run the assignments' public checks, as students do (ASSIGNMENT=a1_convolution: one)"
 	@echo "make test    run the whole test suite"
 	@echo "make bench   time cnnlib against TensorFlow, write bench/RESULTS.md"
 	@echo "make release regenerate assignments/ (student versions) from solutions/ with nbgrader"
@@ -33,18 +25,10 @@ help:
 	@echo "Each sets up $(VENV) first when it is missing or pyproject.toml changed (lab: the student's install;"
 	@echo "test, bench: with the instructor and test extras; the other targets: with the instructor extra)."
 
-# Three stamps, each newer than pyproject.toml once the venv holds what it lists: the student's
-# install (make lab), plus the instructor extra (grading, feedback, the hub), plus the test extra.
+# Two more stamps after the student's ($(STAMP), tools/student.mk), each newer than pyproject.toml
+# once the venv holds what it lists: plus the instructor extra (grading, feedback, the hub), plus the test extra.
 INSTRUCTOR_STAMP := $(VENV)/.installed-instructor
 TEST_STAMP       := $(VENV)/.installed-test
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
-	  { echo "The course needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)." >&2; exit 1; }
-	@test -x $(BIN)/python || { echo "== creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	@echo "== installing the course and its dependencies into $(VENV) (about a minute the first time)"
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
-	@touch $(STAMP)
 
 $(INSTRUCTOR_STAMP): $(STAMP)
 	@echo "== installing the instructor extra into $(VENV)"
@@ -57,10 +41,6 @@ $(TEST_STAMP): $(INSTRUCTOR_STAMP)
 	@touch $(TEST_STAMP)
 
 venv: $(TEST_STAMP)
-
-lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-	  --ServerApp.root_dir="$(CURDIR)" --ServerApp.default_url=/lab/tree/notebooks $(ROOT_FLAG) $(LAB_FLAGS)
 
 # pytest exits 5 when it collected no tests: that means the set-up is broken, not a pass.
 test: $(TEST_STAMP)
@@ -89,7 +69,6 @@ html: $(INSTRUCTOR_STAMP)
 # Autograde submitted/*/$(ASSIGNMENT) with tools/grade.py: hostile notebooks contained,
 # N at a time when DATABASE_URL points at PostgreSQL (SQLite: one at a time, and it says so).
 # Every kernel runs in a bubblewrap sandbox; GRADE_ARGS=--unsafe-no-sandbox where none can be made.
-ASSIGNMENT ?=
 JOBS       ?= 1
 GRADE_ARGS ?=
 grade: $(INSTRUCTOR_STAMP)
