@@ -86,7 +86,8 @@ def write_results(rows):
              f"seconds per submission, median of {ROUNDS} rounds run in turn. 'Sandbox cost' is sandboxed "
              f"minus no sandbox (target: under 10% or under 1 s); 'judging cost' is no sandbox minus not judged.",
              "",
-             "| assignment | sandboxed (s) | no sandbox (s) | no sandbox, not judged (s) | sandbox cost | judging cost |",
+             "| assignment | sandboxed (s) | no sandbox (s) | no sandbox, not judged (s) | sandbox cost "
+             "| judging cost |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, m in rows:
         box = m["sandboxed"] - m["no sandbox"]

@@ -65,7 +65,11 @@ ARM_JS = """() => {
         });
         observer.observe(root, {subtree: true, childList: true, characterData: true,
                                 attributes: true, attributeFilter: ["src"]});
-        setTimeout(() => { observer.disconnect(); reject(new Error("no change within 5 s: " + JSON.stringify({t0, result, text: text.textContent, src: img.src.slice(0, 40)}))); }, 5000);
+        setTimeout(() => {
+            observer.disconnect();
+            reject(new Error("no change within 5 s: " +
+                             JSON.stringify({t0, result, text: text.textContent, src: img.src.slice(0, 40)})));
+        }, 5000);
     });
 }"""
 

@@ -28,10 +28,10 @@ The chain rule, op by op:
 
 import numpy as np
 
-from .ops import (_as_float, _as_real_array, _check_images, _check_ndim, _im2col,
-                  _real_pixel_counts, _result_dtype, _workspace, batch_norm_geometry, channel_moments, channel_sums,
-                  conv2d, conv_geometry,
-                  dense_geometry, pool_geometry, log_softmax, softmax)
+from .arguments import as_float, as_real_array, check_array, check_dout, check_images, result_dtype
+from .ops import (batch_norm_geometry, channel_moments, channel_sums, conv2d, conv_geometry, dense_geometry,
+                  log_softmax, pool_geometry, softmax)
+from .windows import Workspace, im2col_rows, pool_padding_value, real_pixel_counts, tap_view
 
 __all__ = [
     "conv2d_backward_naive",
@@ -47,15 +47,6 @@ __all__ = [
     "softmax_cross_entropy",
     "batch_norm_backward",
 ]
-
-
-def _check_dout(dout, expected_shape, op):
-    """dout as an array of the op's output shape, with an error that names both shapes."""
-    dout = _as_real_array("dout", dout)
-    if dout.shape != tuple(expected_shape):
-        raise ValueError(f"dout must have the shape of {op}'s output, {tuple(expected_shape)}, "
-                         f"got {dout.shape}")
-    return dout
 
 
 # ---------------------------------------------------------------------------
@@ -81,7 +72,7 @@ def conv2d_backward_naive(dout, x, w, stride=1, padding=0, dilation=1):
         x, w, None, stride, padding, dilation)
     n, h, width, _ = x.shape
     kh, kw, _, c_out = w.shape
-    dout = _check_dout(dout, (n, oh, ow, c_out), "conv2d").astype(x.dtype, copy=False)
+    dout = check_dout(dout, (n, oh, ow, c_out), "conv2d").astype(x.dtype, copy=False)
     xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
@@ -114,9 +105,9 @@ def conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
         x, w, None, stride, padding, dilation)
     n, h, width, c_in = x.shape
     kh, kw, _, c_out = w.shape
-    (sh, sw), (dh, dw_) = stride_hw, dilation_hw
+    dh, dw_ = dilation_hw
     (top, bottom), (left, right) = pads
-    dout = _check_dout(dout, (n, oh, ow, c_out), "conv2d").astype(x.dtype, copy=False)
+    dout = check_dout(dout, (n, oh, ow, c_out), "conv2d").astype(x.dtype, copy=False)
 
     # With stride 1 the input gradient is itself a convolution: dout, padded by
     # the kernel's span less the forward padding, correlated with the kernel
@@ -140,7 +131,7 @@ def conv2d_weight_grad(dout, x, w, stride=1, padding=0, dilation=1):
     Same arguments and errors as conv2d_backward; returns ``(dw, db)``.
     """
     x, w, _, stride_hw, dilation_hw, pads, (oh, ow) = conv_geometry(x, w, None, stride, padding, dilation)
-    dout = _check_dout(dout, (x.shape[0], oh, ow, w.shape[3]), "conv2d").astype(x.dtype, copy=False)
+    dout = check_dout(dout, (x.shape[0], oh, ow, w.shape[3]), "conv2d").astype(x.dtype, copy=False)
     dw = _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, (oh, ow), fold_dx=False)
     return dw.reshape(w.shape), channel_sums(dout)
 
@@ -150,6 +141,11 @@ def conv2d_weight_grad(dout, x, w, stride=1, padding=0, dilation=1):
 # machine, 8 MiB beat 1, 2, 4 and 16 MiB (35 ms against 39 ms, large float32).
 _WGRAD_CHUNK_BYTES = 8 * 2**20
 
+# The weight gradient's scratch arrays (im2col rows, padded images, the input gradient's rows):
+# its own, never conv2d's (see cnnlib.windows.Workspace). conv2d_backward calls conv2d for dx
+# while it holds none of them.
+_WORKSPACE = Workspace("cnnlib.backprop.conv2d_weight_grad")
+
 
 def _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, out_hw, fold_dx):
     """dW = cols.T @ dout over chunks of images; with ``fold_dx`` also dx by col2im.
@@ -158,25 +154,25 @@ def _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, out_hw, fold_dx)
     """
     n, h, width, c_in = x.shape
     kh, kw, _, c_out = w.shape
-    (sh, sw), (dh, dw_), (oh, ow) = stride_hw, dilation_hw, out_hw
+    oh, ow = out_hw
     (top, bottom), (left, right) = pads
     dw = np.zeros((kh * kw * c_in, c_out), dtype=x.dtype)
     row_bytes = kh * kw * c_in * x.dtype.itemsize
     step = min(n, max(1, _WGRAD_CHUNK_BYTES // (row_bytes * oh * ow)))  # images per chunk
-    cols = _workspace("cols", (step * oh * ow, kh * kw * c_in), x.dtype)
+    cols = _WORKSPACE.get("cols", (step * oh * ow, kh * kw * c_in), x.dtype)
     hp, wp = h + top + bottom, width + left + right
     padded = dxp = None
     if top or bottom or left or right:
-        padded = _workspace("padded", (step, hp, wp, c_in), x.dtype)
+        padded = _WORKSPACE.get("padded", (step, hp, wp, c_in), x.dtype)
         padded.fill(0)
     if fold_dx:
         dx = np.empty_like(x)
         # One (C_out, C_in) matrix per kernel tap: dcols comes out tap by tap, each
         # tap's block contiguous, which makes the col2im adds below contiguous reads.
         taps = np.ascontiguousarray(w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1))
-        dcols = _workspace("dcols", (kh * kw, step * oh * ow, c_in), x.dtype)
+        dcols = _WORKSPACE.get("dcols", (kh * kw, step * oh * ow, c_in), x.dtype)
         if padded is not None:
-            dxp = _workspace("dpadded", (step, hp, wp, c_in), x.dtype)
+            dxp = _WORKSPACE.get("dpadded", (step, hp, wp, c_in), x.dtype)
     for first in range(0, n, step):
         chunk = x[first:first + step]
         size = chunk.shape[0]
@@ -184,7 +180,7 @@ def _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, out_hw, fold_dx)
             padded[:size, top:top + h, left:left + width] = chunk
             chunk = padded[:size]
         g = dout[first:first + size].reshape(-1, c_out)
-        rows = _im2col(chunk, (kh, kw), stride_hw, dilation_hw, (oh, ow), out=cols[:size * oh * ow])
+        rows = im2col_rows(chunk, (kh, kw), stride_hw, dilation_hw, (oh, ow), out=cols[:size * oh * ow])
         dw += rows.T @ g
         if not fold_dx:
             continue
@@ -194,8 +190,8 @@ def _conv_weight_grad(dout, x, w, stride_hw, dilation_hw, pads, out_hw, fold_dx)
         target.fill(0)
         for p in range(kh):
             for q in range(kw):
-                target[:, p * dh:p * dh + sh * (oh - 1) + 1:sh, q * dw_:q * dw_ + sw * (ow - 1) + 1:sw, :] \
-                    += grad_rows[p * kw + q].reshape(size, oh, ow, c_in)
+                tap_view(target, p, q, stride_hw, dilation_hw, out_hw)[...] += \
+                    grad_rows[p * kw + q].reshape(size, oh, ow, c_in)
         if dxp is not None:
             dx[first:first + size] = dxp[:size, top:top + h, left:left + width]
     return (dw, dx) if fold_dx else dw
@@ -231,25 +227,21 @@ def pool2d_backward(dout, x, pool_size=2, stride=None, padding=0, mode="max"):
     """
     x, (ph, pw), (sh, sw), pads, (oh, ow), mode = pool_geometry(x, pool_size, stride, padding, mode)
     if mode == "avg":
-        x = _as_float(x)
+        x = as_float(x)
     n, h, width, c = x.shape
     (top, bottom), (left, right) = pads
-    dout = _check_dout(dout, (n, oh, ow, c), "pool2d")
-    dtype = _as_float(x).dtype if mode == "avg" else _result_dtype(x, dout)
+    dout = check_dout(dout, (n, oh, ow, c), "pool2d")
+    dtype = as_float(x).dtype if mode == "avg" else result_dtype(x, dout)
     dout = dout.astype(dtype, copy=False)
 
     def window(a, i, j):
         """The (i, j)-th element of every window: a strided view of shape (N, OH, OW, C)."""
-        return a[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+        return tap_view(a, i, j, (sh, sw), (1, 1), (oh, ow))
 
     dxp = np.zeros((n, h + top + bottom, width + left + right, c), dtype=dtype)
     if mode == "max":
-        fill = 0   # padding must never be the maximum: pad with the dtype's lowest value
-        if x.dtype.kind == "f":
-            fill = -np.inf
-        elif x.dtype.kind in "iu":
-            fill = np.iinfo(x.dtype).min
-        xp = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill)
+        # padding must never be the maximum: pad with the dtype's lowest value
+        xp = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=pool_padding_value(x.dtype, mode))
         real = None
         if top or bottom or left or right:
             real = np.pad(np.ones((1, h, width, 1), bool), ((0, 0), *pads, (0, 0)))
@@ -271,7 +263,7 @@ def pool2d_backward(dout, x, pool_size=2, stride=None, padding=0, mode="max"):
     else:
         share = dout
         if mode == "avg":
-            share = dout / _real_pixel_counts((h, width), (ph, pw), (sh, sw), pads, (oh, ow)).astype(dtype)
+            share = dout / real_pixel_counts((h, width), (ph, pw), (sh, sw), pads, (oh, ow)).astype(dtype)
         for i in range(ph):
             for j in range(pw):
                 window(dxp, i, j)[...] += share
@@ -290,7 +282,7 @@ def avg_pool2d_backward(dout, x, pool_size=2, stride=None, padding=0):
 
 def _check_global_dout(dout, x, keepdims, op):
     n, _, _, c = x.shape
-    return _check_dout(dout, (n, 1, 1, c) if keepdims else (n, c), op).reshape(n, 1, 1, c)
+    return check_dout(dout, (n, 1, 1, c) if keepdims else (n, c), op).reshape(n, 1, 1, c)
 
 
 def global_avg_pool2d_backward(dout, x, keepdims=False):
@@ -306,7 +298,7 @@ def global_avg_pool2d_backward(dout, x, keepdims=False):
     Raises:
         ValueError: x is not 4-D, or dout has the wrong shape.
     """
-    x = _as_float(_check_images(x))
+    x = as_float(check_images(x))
     dout = _check_global_dout(dout, x, keepdims, "global_avg_pool2d").astype(x.dtype, copy=False)
     return np.broadcast_to(dout / x.dtype.type(x.shape[1] * x.shape[2]), x.shape).copy()
 
@@ -322,10 +314,10 @@ def global_max_pool2d_backward(dout, x, keepdims=False):
     Same arguments, shapes and errors as :func:`global_avg_pool2d_backward`;
     dx in the dtype of x and dout combined.
     """
-    x = _check_images(x)
+    x = check_images(x)
     dout = _check_global_dout(dout, x, keepdims, "global_max_pool2d")
     hit = x == x.max(axis=(1, 2), keepdims=True)
-    dtype = _result_dtype(x, dout) if x.dtype.kind == "f" or dout.dtype.kind == "f" else np.dtype(np.float64)
+    dtype = result_dtype(x, dout) if x.dtype.kind == "f" or dout.dtype.kind == "f" else np.dtype(np.float64)
     share = dout.astype(dtype) / hit.sum(axis=(1, 2), keepdims=True).astype(dtype)
     return np.where(hit, share, dtype.type(0))
 
@@ -348,9 +340,8 @@ def relu_backward(dout, x):
     Raises:
         ValueError: dout and x differ in shape.
     """
-    x = _as_real_array("x", x)
-    dout = _check_dout(dout, x.shape, "relu")
-    dout = _as_float(dout)
+    x = as_real_array("x", x)
+    dout = as_float(check_dout(dout, x.shape, "relu"))
     return np.where(x > 0, dout, dout.dtype.type(0))
 
 
@@ -373,7 +364,7 @@ def dense_backward(dout, x, w):
         ValueError: wrong ranks, or shapes that do not match.
     """
     x, w, _ = dense_geometry(x, w)
-    dout = _check_dout(dout, (x.shape[0], w.shape[1]), "dense").astype(x.dtype, copy=False)
+    dout = check_dout(dout, (x.shape[0], w.shape[1]), "dense").astype(x.dtype, copy=False)
     return dout @ w.T, x.T @ dout, dout.sum(axis=0)
 
 
@@ -393,9 +384,8 @@ def softmax_cross_entropy(logits, labels):
         ValueError: wrong shapes or labels out of range.
         TypeError: non-integer labels.
     """
-    logits = _as_float(_as_real_array("logits", logits))
-    labels = _as_real_array("labels", labels)
-    _check_ndim("logits", logits, 2, "(batch, classes)")
+    logits = as_float(check_array("logits", logits, 2, "(batch, classes)"))
+    labels = as_real_array("labels", labels)
     n, k = logits.shape
     if labels.shape != (n,):
         raise ValueError(f"labels must have shape ({n},), one class index per row of logits "
@@ -444,7 +434,7 @@ def batch_norm_backward(dout, x, gamma, moving_mean, moving_var, training=False,
     """
     x, gamma, _, moving_mean, moving_var, _ = batch_norm_geometry(
         x, gamma, None, moving_mean, moving_var, 0.5, epsilon)
-    dout = _check_dout(dout, x.shape, "batch_norm").astype(x.dtype, copy=False)
+    dout = check_dout(dout, x.shape, "batch_norm").astype(x.dtype, copy=False)
     if training:
         mean, var = channel_moments(x)
     else:

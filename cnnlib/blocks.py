@@ -27,6 +27,7 @@ parameter count.
 import numpy as np
 
 from .layers import BatchNormalization, Conv2D, Layer, ReLU, unique_names
+from .tracing import Step
 
 __all__ = ["ResidualBlock", "resnet_block", "residual_block", "residual_block_backward"]
 
@@ -135,6 +136,18 @@ class ResidualBlock(Layer):
                 g = layers[i].backward(g, input_grad=input_grad or i > 0)
             grads.append(g)
         return grads[0] + grads[1] if input_grad else None
+
+    def trace_branches(self):
+        """The branch and the shortcut (empty for the identity), for :mod:`cnnlib.tracing`."""
+        return (self.branch, self.shortcut or [])
+
+    def trace_merge(self, shapes_out):
+        """Adding the two paths: ``Step(shape, every weight of the block)``; ValueError when they differ."""
+        branch, shortcut = shapes_out
+        if branch != shortcut:
+            raise ValueError(f"{self.name}: the branch gives {branch} but the shortcut gives {shortcut}: "
+                             f"they are added, so they must match")
+        return Step(branch, self.count_params())
 
     def _config(self):
         inner = ", ".join(repr(layer) for layer in self.branch)

@@ -24,8 +24,9 @@ takes; ops keep their input's floating dtype.
 import numpy as np
 
 from . import shapes
-from .ops import (_as_real_array, _check_ndim, _pair, _result_dtype, _spatial_padding, conv2d,
-                  conv_geometry, zero_pad)
+from .arguments import cast_together, check_bias, check_conv_operands, int_pair
+from .ops import conv2d, conv_geometry, zero_pad
+from .windows import tap_view
 
 __all__ = [
     "depthwise_geometry",
@@ -48,24 +49,8 @@ def depthwise_geometry(x, w, b=None, stride=1, padding=0, dilation=1):
     (zeros when None). Shared by the forward and backward passes.
     """
     x, w, _, stride_hw, dilation_hw, pads, out_hw = conv_geometry(x, w, None, stride, padding, dilation)
-    b = _check_bias(b, w.shape[2] * w.shape[3], x, w, f"per output channel, C*M = {w.shape[2]}*{w.shape[3]}")
+    b = check_bias(b, w.shape[2] * w.shape[3], x, w, f"per output channel, C*M = {w.shape[2]}*{w.shape[3]}")
     return x, w, b.astype(x.dtype, copy=False), stride_hw, dilation_hw, pads, out_hw
-
-
-def _check_bias(b, size, x, w, what):
-    """b as an array of shape (size,), zeros when None; the error says what the size counts."""
-    if b is None:
-        return np.zeros(size, dtype=_result_dtype(x, w))
-    b = _as_real_array("b", b)
-    if b.shape != (size,):
-        raise ValueError(f"b must have shape ({size},), one bias {what}, got {b.shape} (w.shape={w.shape})")
-    return b
-
-
-def _tap_view(a, p, q, stride_hw, dilation_hw, out_hw):
-    """Tap (p, q) of every window of a padded array: a strided view of shape (N, OH, OW, C)."""
-    (sh, sw), (dh, dw), (oh, ow) = stride_hw, dilation_hw, out_hw
-    return a[:, p * dh:p * dh + sh * (oh - 1) + 1:sh, q * dw:q * dw + sw * (ow - 1) + 1:sw, :]
 
 
 def depthwise_conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
@@ -93,7 +78,7 @@ def depthwise_conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
     out = np.zeros((x.shape[0], oh, ow, c, m), dtype=x.dtype)
     for p in range(kh):
         for q in range(kw):
-            out += _tap_view(xp, p, q, stride_hw, dilation_hw, (oh, ow))[..., None] * w[p, q]
+            out += tap_view(xp, p, q, stride_hw, dilation_hw, (oh, ow))[..., None] * w[p, q]
     return out.reshape(x.shape[0], oh, ow, c * m) + b
 
 
@@ -130,13 +115,6 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, b=None, stride=1, pa
 # Transposed convolution
 # ---------------------------------------------------------------------------
 
-def _axis_paddings(padding):
-    """The padding argument as one spec per axis: a mode name, or (before, after)."""
-    if isinstance(padding, str):
-        return (padding, padding)
-    return _spatial_padding(padding, "padding")
-
-
 def transpose_geometry(x, w, b=None, stride=1, padding=0, output_padding=None, dilation=1):
     """Check a conv2d_transpose call; return what computing it (and its backward pass) needs.
 
@@ -152,30 +130,14 @@ def transpose_geometry(x, w, b=None, stride=1, padding=0, output_padding=None, d
             message names the axis).
         TypeError: non-numeric arrays, non-integer stride/dilation/padding.
     """
-    x = _as_real_array("x", x)
-    w = _as_real_array("w", w)
-    _check_ndim("x", x, 4, "NHWC (batch, height, width, channels)")
-    _check_ndim("w", w, 4, "(kernel_h, kernel_w, out_channels, in_channels) for a transposed convolution")
-    if w.shape[3] != x.shape[3]:
-        raise ValueError(f"w takes {w.shape[3]} input channels (its last axis) but x has {x.shape[3]}: "
-                         f"a transposed kernel is (KH, KW, C_out, C_in) (x.shape={x.shape}, w.shape={w.shape})")
-    if 0 in x.shape or 0 in w.shape:
-        raise ValueError(f"x and w must not be empty (x.shape={x.shape}, w.shape={w.shape})")
-    b = _check_bias(b, w.shape[2], x, w, "per output channel, w.shape[2]")
-    dtype = _result_dtype(x, w, b)
-    x, w, b = x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False)
-    stride_hw = _pair("stride", stride)
-    dilation_hw = _pair("dilation", dilation)
-    extras = (None, None) if output_padding is None else _pair("output_padding", output_padding, 0)
-    pads, out_hw = [], []
-    for axis, n, k, s, d, spec, extra in zip(("height", "width"), x.shape[1:3], w.shape[:2], stride_hw,
-                                             dilation_hw, _axis_paddings(padding), extras):
-        try:
-            out_hw.append(shapes.conv_transpose_output_size(n, k, spec, s, d, extra))
-            pads.append(shapes.conv_transpose_padding(n, k, spec, s, d, extra)[:2])
-        except ValueError as err:
-            raise ValueError(f"along the {axis} axis: {err}") from None
-    return x, w, b, stride_hw, dilation_hw, tuple(pads), tuple(out_hw)
+    x, w = check_conv_operands(x, w, "(kernel_h, kernel_w, out_channels, in_channels) for a transposed convolution",
+                               3, "w takes {k} input channels (its last axis) but x has {c}: a transposed kernel "
+                                  "is (KH, KW, C_out, C_in) (x.shape={x}, w.shape={w})")
+    x, w, b = cast_together(x, w, check_bias(b, w.shape[2], x, w, "per output channel, w.shape[2]"))
+    stride_hw, dilation_hw = int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1)
+    geometry = (x.shape[1:3], w.shape[:2], padding, stride_hw, dilation_hw, output_padding)
+    out_hw = shapes.conv_transpose_output_hw(*geometry)
+    return x, w, b, stride_hw, dilation_hw, shapes.conv_transpose_padding_2d(*geometry), out_hw
 
 
 def conv2d_transpose(x, w, b=None, stride=1, padding=0, output_padding=None, dilation=1):

@@ -19,9 +19,10 @@ the inputs. The argument checks are the forward ops' own.
 import numpy as np
 
 from . import backprop
-from .backprop import _check_dout
-from .conv_variants import _tap_view, depthwise_conv2d, depthwise_geometry, transpose_geometry
+from .arguments import check_dout
+from .conv_variants import depthwise_conv2d, depthwise_geometry, transpose_geometry
 from .ops import conv2d, zero_pad
+from .windows import tap_view
 
 __all__ = [
     "depthwise_conv2d_backward",
@@ -51,15 +52,15 @@ def depthwise_conv2d_backward(dout, x, w, stride=1, padding=0, dilation=1):
     x, w, _, stride_hw, dilation_hw, pads, (oh, ow) = depthwise_geometry(x, w, None, stride, padding, dilation)
     n, h, width, c = x.shape
     kh, kw, _, m = w.shape
-    dout = _check_dout(dout, (n, oh, ow, c * m), "depthwise_conv2d").astype(x.dtype, copy=False)
+    dout = check_dout(dout, (n, oh, ow, c * m), "depthwise_conv2d").astype(x.dtype, copy=False)
     grad = dout.reshape(n, oh, ow, c, m)
     xp = zero_pad(x, pads)
     dxp = np.zeros_like(xp)
     dw = np.empty_like(w)
     for p in range(kh):
         for q in range(kw):
-            dw[p, q] = np.einsum("nijc,nijcm->cm", _tap_view(xp, p, q, stride_hw, dilation_hw, (oh, ow)), grad)
-            _tap_view(dxp, p, q, stride_hw, dilation_hw, (oh, ow))[...] += np.einsum("nijcm,cm->nijc", grad, w[p, q])
+            dw[p, q] = np.einsum("nijc,nijcm->cm", tap_view(xp, p, q, stride_hw, dilation_hw, (oh, ow)), grad)
+            tap_view(dxp, p, q, stride_hw, dilation_hw, (oh, ow))[...] += np.einsum("nijcm,cm->nijc", grad, w[p, q])
     (top, _), (left, _) = pads
     return dxp[:, top:top + h, left:left + width], dw, dout.sum(axis=(0, 1, 2))
 
@@ -103,7 +104,7 @@ def conv2d_transpose_backward(dout, x, w, stride=1, padding=0, output_padding=No
     """
     x, w, _, stride_hw, dilation_hw, pads, (oh, ow) = transpose_geometry(
         x, w, None, stride, padding, output_padding, dilation)
-    dout = _check_dout(dout, (x.shape[0], oh, ow, w.shape[2]), "conv2d_transpose").astype(x.dtype, copy=False)
+    dout = check_dout(dout, (x.shape[0], oh, ow, w.shape[2]), "conv2d_transpose").astype(x.dtype, copy=False)
     dx = conv2d(dout, w, None, stride_hw, pads, dilation_hw)
     dw, _ = backprop.conv2d_weight_grad(x, dout, w, stride_hw, pads, dilation_hw)
     return dx, dw, dout.sum(axis=(0, 1, 2))

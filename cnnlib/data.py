@@ -10,6 +10,7 @@ float32 in [0, 1]; labels as int64 class indices.
     load_mnist()          the full 70,000 MNIST digits, only if Keras already cached them
     sample_image(name)    a photo from scikit-image (camera, astronaut, coins, ...)
     stratified_split()    the fixed, seeded, stratified split the loaders use
+    LECTURE_IMAGE, LECTURE_KERNEL   the course's first worked example, a 5x5 image and a 3x3 kernel
 
 Every split is fixed: the same images land in the same part on every machine, and
 every part holds the same share of each class. Tune and compare models on the
@@ -23,7 +24,18 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["load_digits", "load_mnist_subset", "load_photo_patches", "load_mnist", "sample_image",
-           "stratified_split", "SAMPLE_IMAGES", "PHOTO_CLASSES", "PHOTO_SOURCES"]
+           "stratified_split", "SAMPLE_IMAGES", "PHOTO_CLASSES", "PHOTO_SOURCES", "LECTURE_IMAGE", "LECTURE_KERNEL"]
+
+# The course's first worked example (the lecture texts, notebook 02, the widgets): a 5x5 binary
+# image and a 3x3 kernel.
+LECTURE_IMAGE = np.array([[1, 1, 1, 0, 0],
+                          [0, 1, 1, 1, 0],
+                          [0, 0, 1, 1, 1],
+                          [0, 0, 1, 1, 0],
+                          [0, 1, 1, 0, 0]])
+LECTURE_KERNEL = np.array([[1, 0, 1],
+                           [0, 1, 0],
+                           [1, 0, 1]])
 
 # scikit-image images that ship inside its wheel (others need a download).
 SAMPLE_IMAGES = ("astronaut", "brick", "camera", "cat", "checkerboard", "chelsea", "clock",

@@ -15,6 +15,7 @@ Every layer has
     weights()                   [(name, array)] of params and state, in Keras's order
     build(input_shape)          creates the weights for inputs of that shape (one
                                 example, no batch axis) and returns the output shape
+    window(input_shape)         how it moves pixels, for receptive fields (cnnlib.tracing)
 
 The arguments have Keras's names (``filters``, ``kernel_size``, ``strides``,
 ``padding``, ``dilation_rate``, ``units``, ``rate``, ``depth_multiplier``,
@@ -34,6 +35,8 @@ import math
 import numpy as np
 
 from . import backprop, conv_variants, conv_variants_backprop, ops, shapes
+from .arguments import as_real_array, check_int, int_pair, spatial_padding
+from .tracing import NO_FIELD, Step
 
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "ReLU", "Flatten", "Dense", "Dropout",
            "BatchNormalization", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "DepthwiseConv2D",
@@ -103,10 +106,6 @@ def _initializer_name(name):
     return name
 
 
-def _positive_int(name, value):
-    return shapes._check_int(name, value, 1)
-
-
 def unique_names(layers):
     """Rename layers in place so that no two share a name, Keras's way: conv2d, conv2d_1, conv2d_2, ...
 
@@ -163,7 +162,7 @@ class Layer:
 
     def _remember(self, x):
         """Build on first use, check x's shape and keep x for backward."""
-        x = ops._as_real_array("x", x)
+        x = as_real_array("x", x)
         if not self.built:
             self.build(x.shape[1:], dtype=x.dtype if x.dtype.kind == "f" else None)
         if tuple(x.shape[1:]) != self.input_shape:
@@ -201,11 +200,37 @@ class Layer:
         """Number of weights training changes (the ones in ``params``)."""
         return int(sum(p.size for p in self.params.values()))
 
+    def window(self, input_shape):
+        """How the layer moves pixels, for receptive fields: per axis ``(kernel, stride, dilation,
+        pad_before)``, or None when it moves none (the default: activations, dropout, batch norm,
+        dense layers), or :data:`cnnlib.tracing.NO_FIELD` when the field cannot be followed."""
+        return None
+
+    def trace_step(self, input_shape):
+        """What :mod:`cnnlib.tracing` asks: ``Step(output_shape, params, window)``; the params are
+        the ones the layer holds (0 until it is built)."""
+        return Step(self.compute_output_shape(tuple(input_shape)), self.count_params(), self.window(input_shape))
+
+    def describe(self):
+        """The layer as it prints, for a trace's "what" column."""
+        return repr(self)
+
     def _config(self):
         return ""
 
     def __repr__(self):
         return f"{type(self).__name__}({self._config()})"
+
+
+def _window_of(input_shape, kernel_hw, strides, padding, dilation_rate=(1, 1)):
+    """Per axis (kernel, stride, dilation, pad_before) of a window layer on an (H, W, C) input."""
+    pads = shapes.padding_amounts_2d(input_shape[:2], kernel_hw, padding, strides, dilation_rate)
+    return tuple(zip(kernel_hw, strides, dilation_rate, (before for before, _ in pads)))
+
+
+def _whole_map(input_shape):
+    """The window of a layer whose every output sees the whole (H, W) map (global pooling, Flatten)."""
+    return ((input_shape[0], 1, 1, 0), (input_shape[1], 1, 1, 0)) if len(input_shape) == 3 else None
 
 
 def _conv_padding(padding):
@@ -215,19 +240,21 @@ def _conv_padding(padding):
             raise ValueError(f"padding must be one of {shapes.PADDING_MODES} or explicit amounts, "
                              f"got {padding!r}")
         return padding.lower()
-    ops._spatial_padding(padding, "padding")
+    spatial_padding(padding, "padding")
     return padding
+
+
+def _spatial_input(layer, input_shape):
+    """(H, W) of an (H, W, C) input shape; the error names the layer."""
+    if len(input_shape) != 3:
+        raise ValueError(f"{layer.name} needs inputs of shape (H, W, C), got {input_shape}")
+    return input_shape[:2]
 
 
 def _conv_output_hw(layer, input_shape):
     """(OH, OW) of a convolution layer with kernel_size, strides, padding and dilation_rate."""
-    if len(input_shape) != 3:
-        raise ValueError(f"{layer.name} needs inputs of shape (H, W, C), got {input_shape}")
-    probe = np.empty((1, *input_shape[:2], 1), dtype=np.uint8)   # shapes only, never computed on
-    pads = ops._window_padding(probe.shape, layer.kernel_size, layer.padding, layer.strides,
-                               layer.dilation_rate)
-    return ops._output_hw(probe.shape, layer.kernel_size, pads, layer.strides, layer.dilation_rate,
-                          ("kernel_size[0]", "kernel_size[1]"))
+    return shapes.conv_output_hw(_spatial_input(layer, input_shape), layer.kernel_size, layer.padding,
+                                 layer.strides, layer.dilation_rate, ("kernel_size[0]", "kernel_size[1]"))
 
 
 class _Convolution(Layer):
@@ -242,14 +269,17 @@ class _Convolution(Layer):
 
     def __init__(self, default_name, kernel_size, strides, padding, dilation_rate, use_bias, seed, name, dtype):
         super().__init__(name or default_name, seed, dtype)
-        self.kernel_size = ops._pair("kernel_size", kernel_size)
-        self.strides = ops._pair("strides", strides)
-        self.dilation_rate = ops._pair("dilation_rate", dilation_rate)
+        self.kernel_size = int_pair(kernel_size, "kernel_size", 1)
+        self.strides = int_pair(strides, "strides", 1)
+        self.dilation_rate = int_pair(dilation_rate, "dilation_rate", 1)
         self.padding = _conv_padding(padding)
         self.use_bias = bool(use_bias)
 
     def _geometry(self):
         return self.strides, self.padding, self.dilation_rate
+
+    def window(self, input_shape):
+        return _window_of(input_shape, self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
     def _bias(self, size):
         if self.use_bias:
@@ -294,7 +324,7 @@ class Conv2D(_Convolution):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  use_bias=True, kernel_initializer="glorot_uniform", seed=None, name=None, dtype=None):
         super().__init__("conv2d", kernel_size, strides, padding, dilation_rate, use_bias, seed, name, dtype)
-        self.filters = _positive_int("filters", filters)
+        self.filters = check_int("filters", filters, 1)
         self.kernel_initializer = _initializer_name(kernel_initializer)
 
     def compute_output_shape(self, input_shape):
@@ -321,8 +351,8 @@ class _Pool2D(Layer):
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name=None):
         super().__init__(name or type(self).__name__.lower())
-        self.pool_size = ops._pair("pool_size", pool_size)
-        self.strides = self.pool_size if strides is None else ops._pair("strides", strides)
+        self.pool_size = int_pair(pool_size, "pool_size", 1)
+        self.strides = self.pool_size if strides is None else int_pair(strides, "strides", 1)
         if isinstance(padding, str):
             padding = padding.lower()
             if padding not in ("valid", "same"):
@@ -330,12 +360,12 @@ class _Pool2D(Layer):
         self.padding = padding
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"{self.name} needs inputs of shape (H, W, C), got {input_shape}")
-        probe = np.zeros((1, *input_shape[:2], 1), dtype=np.uint8)
-        _, _, _, _, (oh, ow), _ = ops.pool_geometry(probe, self.pool_size, self.strides,
-                                                    self.padding, self.mode)
+        oh, ow = shapes.pool_output_hw(_spatial_input(self, input_shape), self.pool_size, self.strides,
+                                       self.padding)
         return (oh, ow, input_shape[2])
+
+    def window(self, input_shape):
+        return _window_of(input_shape, self.pool_size, self.strides, self.padding)
 
     def forward(self, x, training=False):
         x = self._remember(x)
@@ -383,6 +413,9 @@ class Flatten(Layer):
     def compute_output_shape(self, input_shape):
         return (math.prod(input_shape),)
 
+    def window(self, input_shape):
+        return _whole_map(input_shape)   # a unit after Flatten can depend on every position of the map
+
     def forward(self, x, training=False):
         return ops.flatten(self._remember(x))
 
@@ -396,7 +429,7 @@ class Dense(Layer):
     def __init__(self, units, use_bias=True, kernel_initializer="glorot_uniform", seed=None,
                  name=None, dtype=None):
         super().__init__(name or "dense", seed, dtype)
-        self.units = _positive_int("units", units)
+        self.units = check_int("units", units, 1)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _initializer_name(kernel_initializer)
 
@@ -519,6 +552,9 @@ class _GlobalPool2D(Layer):
             raise ValueError(f"{self.name} needs inputs of shape (H, W, C), got {input_shape}")
         return (1, 1, input_shape[2]) if self.keepdims else (input_shape[2],)
 
+    def window(self, input_shape):
+        return _whole_map(input_shape)
+
     def forward(self, x, training=False):
         return self.forward_op(self._remember(x), self.keepdims)
 
@@ -569,7 +605,7 @@ class DepthwiseConv2D(_Convolution):
                  use_bias=True, depthwise_initializer="glorot_uniform", seed=None, name=None, dtype=None):
         super().__init__("depthwise_conv2d", kernel_size, strides, padding, dilation_rate, use_bias, seed, name,
                          dtype)
-        self.depth_multiplier = _positive_int("depth_multiplier", depth_multiplier)
+        self.depth_multiplier = check_int("depth_multiplier", depth_multiplier, 1)
         self.depthwise_initializer = _initializer_name(depthwise_initializer)
 
     def compute_output_shape(self, input_shape):
@@ -611,8 +647,8 @@ class SeparableConv2D(_Convolution):
                  seed=None, name=None, dtype=None):
         super().__init__("separable_conv2d", kernel_size, strides, padding, dilation_rate, use_bias, seed, name,
                          dtype)
-        self.filters = _positive_int("filters", filters)
-        self.depth_multiplier = _positive_int("depth_multiplier", depth_multiplier)
+        self.filters = check_int("filters", filters, 1)
+        self.depth_multiplier = check_int("depth_multiplier", depth_multiplier, 1)
         self.depthwise_initializer = _initializer_name(depthwise_initializer)
         self.pointwise_initializer = _initializer_name(pointwise_initializer)
 
@@ -656,19 +692,19 @@ class Conv2DTranspose(_Convolution):
                  use_bias=True, kernel_initializer="glorot_uniform", seed=None, name=None, dtype=None):
         super().__init__("conv2d_transpose", kernel_size, strides, padding, dilation_rate, use_bias, seed, name,
                          dtype)
-        self.filters = _positive_int("filters", filters)
-        self.output_padding = None if output_padding is None else ops._pair("output_padding", output_padding, 0)
+        self.filters = check_int("filters", filters, 1)
+        self.output_padding = None if output_padding is None else int_pair(output_padding, "output_padding", 0)
         self.kernel_initializer = _initializer_name(kernel_initializer)
 
     def _geometry(self):
         return self.strides, self.padding, self.output_padding, self.dilation_rate
 
+    def window(self, input_shape):
+        return NO_FIELD   # an output pixel sees a varying number of input pixels: not one window
+
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"{self.name} needs inputs of shape (H, W, C), got {input_shape}")
-        probe = np.empty((1, *input_shape[:2], 1), dtype=np.float32)   # shapes only
-        kernel = np.empty((*self.kernel_size, 1, 1), dtype=np.float32)
-        *_, (oh, ow) = conv_variants.transpose_geometry(probe, kernel, None, *self._geometry())
+        oh, ow = shapes.conv_transpose_output_hw(_spatial_input(self, input_shape), self.kernel_size,
+                                                 self.padding, self.strides, self.dilation_rate, self.output_padding)
         return (oh, ow, self.filters)
 
     def _create_weights(self, input_shape, rng):

@@ -16,8 +16,10 @@ import time
 
 import numpy as np
 
-from . import backprop, ops, shapes
+from . import backprop, ops
+from .arguments import as_real_array, check_int
 from .layers import Layer, unique_names
+from .tracing import Trace, walk
 from .optim import Adam
 
 __all__ = ["Sequential", "History"]
@@ -104,7 +106,7 @@ class Sequential:
 
     def forward(self, x, training=False):
         """Class scores (logits) for a batch x of shape (N, *input_shape): (N, classes)."""
-        x = self._check_x(x)
+        x = self.check_input(x)
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
@@ -169,19 +171,20 @@ class Sequential:
         A block (:mod:`cnnlib.blocks`) is one row, with all its weights, as a
         nested model is in Keras's summary. ``expand_nested=True`` adds a row
         for each of its layers after it, the name indented by "  " per level.
+        The rows come from :func:`cnnlib.tracing.walk`, the course's one tracer.
         """
         self._require_built("table")
-        rows = []
+        return [("  " * t.depth + t.name, type(t.node).__name__, (None, *t.output_shape), t.params)
+                for t in self._walk() if expand_nested or t.depth == 0]
 
-        def add(layer, depth):
-            rows.append(("  " * depth + layer.name, type(layer).__name__, (None, *layer.output_shape),
-                         layer.count_params()))
-            if expand_nested:
-                for inner in getattr(layer, "sublayers", lambda: [])():
-                    add(inner, depth + 1)
-        for layer in self.layers:
-            add(layer, 0)
-        return rows
+    def trace(self):
+        """The model as :func:`cnnlib.architectures.trace` shows a spec: a :class:`cnnlib.tracing.Trace`
+        with every layer's output shape, parameters and receptive field (a block is one row)."""
+        self._require_built("trace")
+        return Trace.of("sequential", self.input_shape, [t for t in self._walk() if t.depth == 0])
+
+    def _walk(self):
+        return walk(self.layers, self.input_shape, containers_first=True, unique_names=False)
 
     def summary(self, print_fn=print, expand_nested=False):
         """Print a table of layers, output shapes and parameter counts, as Keras's summary does.
@@ -208,8 +211,10 @@ class Sequential:
         if not self.built:
             raise RuntimeError(f"{what} needs the model built: pass input_shape= or call build() first")
 
-    def _check_x(self, x):
-        x = ops._as_real_array("x", x)
+    def check_input(self, x):
+        """x as a batch this model takes: (N, *input_shape) in the model's dtype (builds the model
+        on its first batch). Raises ValueError naming both shapes when they differ."""
+        x = as_real_array("x", x)
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"x must be a non-empty batch (N, *input_shape), got shape {x.shape}")
         if not self.built:
@@ -220,8 +225,8 @@ class Sequential:
         return x.astype(self.dtype, copy=False)
 
     def _check_xy(self, x, y, name="x"):
-        x = self._check_x(x)
-        y = ops._as_real_array("y", y)
+        x = self.check_input(x)
+        y = as_real_array("y", y)
         if y.shape != (x.shape[0],):
             raise ValueError(f"y must hold one integer class per example of {name}, shape "
                              f"({x.shape[0]},), got {y.shape}")
@@ -269,8 +274,8 @@ class Sequential:
             x_val, y_val = self._check_xy(*validation_data, name="x_val")
             self._check_classes(y_val)
         self._check_classes(y)
-        epochs = shapes._check_int("epochs", epochs, 1)
-        batch_size = shapes._check_int("batch_size", batch_size, 1)
+        epochs = check_int("epochs", epochs, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
         optimizer = optimizer if optimizer is not None else Adam()
         self.optimizer = optimizer
         history = History()
@@ -329,8 +334,8 @@ class Sequential:
         """Class scores (N, classes), computed batch_size examples at a time."""
         from threadpoolctl import threadpool_limits
 
-        x = self._check_x(x)
-        batch_size = shapes._check_int("batch_size", batch_size, 1)
+        x = self.check_input(x)
+        batch_size = check_int("batch_size", batch_size, 1)
         with threadpool_limits(FIT_BLAS_THREADS, user_api="blas"):   # as in fit(): see FIT_BLAS_THREADS
             return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 

@@ -20,12 +20,12 @@ global), activations, the dense head, and batch normalization. Depthwise,
 separable and transposed convolutions are in :mod:`cnnlib.conv_variants`.
 """
 
-import math
-import threading
-
 import numpy as np
 
 from . import shapes
+from .arguments import (NHWC, as_float, as_real_array, cast_together, check_array, check_bias, check_conv_operands,
+                        check_images, int_pair, result_dtype, spatial_padding)
+from .windows import Workspace, im2col_rows, pool_padding_value, real_pixel_counts, tap_view
 
 __all__ = [
     "conv_geometry",
@@ -58,107 +58,6 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------
-# Argument checks shared by the ops (and by backprop.py)
-# ---------------------------------------------------------------------------
-
-def _as_real_array(name, x):
-    """``np.asarray(x)``, refusing anything that is not real numbers."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    return arr
-
-
-def _check_ndim(name, arr, ndim, layout):
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {arr.shape}")
-
-
-def _as_float(x):
-    """Floating arrays unchanged; integer and bool arrays as float64."""
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
-
-
-def _result_dtype(x, *others):
-    """x's dtype when it is floating point, else what NumPy would pick for all."""
-    if x.dtype.kind == "f":
-        return x.dtype
-    return np.result_type(x, *others)
-
-
-def _pair(name, value, minimum=1):
-    """An int or a pair of ints, as a checked (height, width) pair."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a (height, width) pair, got {value!r}")
-        return (shapes._check_int(f"{name}[0]", value[0], minimum),
-                shapes._check_int(f"{name}[1]", value[1], minimum))
-    value = shapes._check_int(name, value, minimum)
-    return (value, value)
-
-
-def _check_bias(b, x, w):
-    """b as an array of shape (w.shape[-1],): one bias per output; zeros when None."""
-    size = w.shape[-1]
-    if b is None:
-        return np.zeros(size, dtype=_result_dtype(x, w))
-    b = _as_real_array("b", b)
-    if b.shape != (size,):
-        raise ValueError(f"b must have shape ({size},), one bias per output of w, "
-                         f"got {b.shape} (w.shape={w.shape})")
-    return b
-
-
-def _spatial_padding(padding, name="pad"):
-    """Normalize an explicit padding to ((top, bottom), (left, right)).
-
-    Accepts an int (all four sides), ``(ph, pw)`` (symmetric per axis) or
-    ``((top, bottom), (left, right))``: the forms of Keras's ZeroPadding2D.
-    ``name`` is the argument's name in the caller, for the error messages.
-    """
-    bad = TypeError(f"{name} must be an int, (pad_h, pad_w) or ((top, bottom), (left, right)), "
-                    f"got {padding!r}")
-    if isinstance(padding, (tuple, list)):
-        if len(padding) != 2:
-            raise bad
-        out = []
-        for axis_name, p in zip(("height", "width"), padding):
-            if isinstance(p, (tuple, list)):
-                if len(p) != 2:
-                    raise bad
-                out.append((shapes._check_int(f"{name} ({axis_name}, before)", p[0], 0),
-                            shapes._check_int(f"{name} ({axis_name}, after)", p[1], 0)))
-            else:
-                p = shapes._check_int(f"{name} ({axis_name})", p, 0)
-                out.append((p, p))
-        return tuple(out)
-    if isinstance(padding, bool) or not hasattr(type(padding), "__index__"):
-        raise bad
-    p = shapes._check_int(name, padding, 0)
-    return ((p, p), (p, p))
-
-
-def _window_padding(x_shape, kernel_hw, padding, stride_hw, dilation_hw):
-    """Resolve any padding argument to ((top, bottom), (left, right)) for a window op."""
-    if isinstance(padding, str):
-        return tuple(shapes.padding_amounts(n, k, padding, s, d)
-                     for n, k, s, d in zip(x_shape[1:3], kernel_hw, stride_hw, dilation_hw))
-    return _spatial_padding(padding, "padding")
-
-
-def _output_hw(x_shape, kernel_hw, pads, stride_hw, dilation_hw, kernel_names):
-    """Output (height, width) of a window op, with errors that name the axis."""
-    out = []
-    for axis, name, n, k, p, s, d in zip(("height", "width"), kernel_names, x_shape[1:3],
-                                         kernel_hw, pads, stride_hw, dilation_hw):
-        try:
-            out.append(shapes._output_size(n, k, p, s, d, False, name))
-        except ValueError as err:
-            raise ValueError(f"along the {axis} axis: {err}") from None
-    return tuple(out)
-
-
 def conv_geometry(x, w, b=None, stride=1, padding=0, dilation=1):
     """Check a conv2d call and return everything needed to compute it.
 
@@ -167,22 +66,12 @@ def conv_geometry(x, w, b=None, stride=1, padding=0, dilation=1):
     ``((top, bottom), (left, right))``. Used by conv2d, conv2d_naive and
     the backward pass so that all of them accept and refuse the same calls.
     """
-    x = _as_real_array("x", x)
-    w = _as_real_array("w", w)
-    _check_ndim("x", x, 4, "NHWC (batch, height, width, channels)")
-    _check_ndim("w", w, 4, "HWIO (kernel_h, kernel_w, in_channels, out_channels)")
-    if w.shape[2] != x.shape[3]:
-        raise ValueError(f"w has {w.shape[2]} input channels but x has {x.shape[3]} "
-                         f"(x.shape={x.shape}, w.shape={w.shape})")
-    if 0 in x.shape or 0 in w.shape:
-        raise ValueError(f"x and w must not be empty (x.shape={x.shape}, w.shape={w.shape})")
-    b = _check_bias(b, x, w)
-    dtype = _result_dtype(x, w, b)
-    x, w, b = x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False)
-    stride_hw = _pair("stride", stride)
-    dilation_hw = _pair("dilation", dilation)
-    pads = _window_padding(x.shape, w.shape[:2], padding, stride_hw, dilation_hw)
-    out_hw = _output_hw(x.shape, w.shape[:2], pads, stride_hw, dilation_hw, ("KH", "KW"))
+    x, w = check_conv_operands(x, w, "HWIO (kernel_h, kernel_w, in_channels, out_channels)", 2,
+                               "w has {k} input channels but x has {c} (x.shape={x}, w.shape={w})")
+    x, w, b = cast_together(x, w, check_bias(b, w.shape[-1], x, w))
+    stride_hw, dilation_hw = int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1)
+    pads = shapes.padding_amounts_2d(x.shape[1:3], w.shape[:2], padding, stride_hw, dilation_hw)
+    out_hw = shapes.conv_output_hw(x.shape[1:3], w.shape[:2], pads, stride_hw, dilation_hw)
     return x, w, b, stride_hw, dilation_hw, pads, out_hw
 
 
@@ -205,9 +94,8 @@ def zero_pad(x, pad):
         ValueError: x is not 4-D, or a padding is negative.
         TypeError: pad has the wrong form.
     """
-    x = _as_real_array("x", x)
-    _check_ndim("x", x, 4, "NHWC (batch, height, width, channels)")
-    (top, bottom), (left, right) = _spatial_padding(pad)
+    x = check_array("x", x, 4, NHWC)
+    (top, bottom), (left, right) = spatial_padding(pad)
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
 
 
@@ -225,15 +113,15 @@ def conv_single_step(a_slice, w, b):
     Raises:
         ValueError: the shapes of a_slice and w differ, or b is not one number.
     """
-    a_slice = _as_real_array("a_slice", a_slice)
-    w = _as_real_array("w", w)
-    b = _as_real_array("b", b)
+    a_slice = as_real_array("a_slice", a_slice)
+    w = as_real_array("w", w)
+    b = as_real_array("b", b)
     if a_slice.ndim != 3 or a_slice.shape != w.shape:
         raise ValueError(f"a_slice and w must both have shape (kh, kw, c_in), "
                          f"got a_slice.shape={a_slice.shape}, w.shape={w.shape}")
     if b.size != 1:
         raise ValueError(f"b must be a single number, got shape {b.shape}")
-    dtype = _result_dtype(a_slice, w, b)
+    dtype = result_dtype(a_slice, w, b)
     return dtype.type(np.sum(a_slice * w, dtype=dtype) + b.reshape(()).astype(dtype))
 
 
@@ -293,63 +181,19 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
         ``w.reshape(KH * KW * C, C_out)`` for a HWIO kernel. A convolution is
         then one matrix product, ``cols @ w.reshape(-1, C_out)``.
     """
-    x = _as_real_array("x", x)
-    _check_ndim("x", x, 4, "NHWC (batch, height, width, channels)")
-    kh, kw = _pair("kernel_size", kernel_size)
-    stride_hw, dilation_hw = _pair("stride", stride), _pair("dilation", dilation)
-    pads = _window_padding(x.shape, (kh, kw), padding, stride_hw, dilation_hw)
-    out_hw = _output_hw(x.shape, (kh, kw), pads, stride_hw, dilation_hw, ("KH", "KW"))
+    x = check_array("x", x, 4, NHWC)
+    kh, kw = int_pair(kernel_size, "kernel_size", 1)
+    stride_hw, dilation_hw = int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1)
+    pads = shapes.padding_amounts_2d(x.shape[1:3], (kh, kw), padding, stride_hw, dilation_hw)
+    out_hw = shapes.conv_output_hw(x.shape[1:3], (kh, kw), pads, stride_hw, dilation_hw)
     xp = zero_pad(x, pads) if any(p for pair in pads for p in pair) else x
-    return _im2col(xp, (kh, kw), stride_hw, dilation_hw, out_hw), out_hw
+    return im2col_rows(xp, (kh, kw), stride_hw, dilation_hw, out_hw), out_hw
 
 
-def _im2col(xp, kernel_hw, stride_hw, dilation_hw, out_hw, out=None):
-    """im2col of an already padded input, on checked arguments.
-
-    ``sliding_window_view`` gives every window as a view (no copy); one copy
-    then lays the windows out as rows, into ``out`` when it is given.
-    """
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel_hw, stride_hw, dilation_hw, out_hw
-    n, c = xp.shape[0], xp.shape[3]
-    spans = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    windows = np.lib.stride_tricks.sliding_window_view(xp, spans, axis=(1, 2))
-    # (N, H', W', C, span_h, span_w) -> stride and dilate -> crop -> (N, OH, OW, KH, KW, C)
-    windows = windows[:, ::sh, ::sw, :, ::dh, ::dw][:, :oh, :ow]
-    windows = windows.transpose(0, 1, 2, 4, 5, 3)
-    if out is None:
-        out = np.empty((n * oh * ow, kh * kw * c), dtype=xp.dtype)
-    # copy=False: raise rather than silently fill a temporary copy of out
-    rows = np.reshape(out, (n, oh, ow, kh, kw, c), copy=False)
-    if c == 1:
-        # One channel: copying tap by tap is about 3x faster than the 6-D copy
-        # (measured on the course machine); with more channels it is slower.
-        for p in range(kh):
-            for q in range(kw):
-                rows[:, :, :, p, q, :] = windows[:, :, :, p, q, :]
-    else:
-        rows[...] = windows
-    return out
-
-
-# conv2d's scratch arrays (the im2col rows and the padded images of one chunk)
-# are kept per thread and reused from call to call. Fresh memory costs a page
-# fault per 4 KiB on first touch, and on this course's machines that took
-# longer than the arithmetic of a mid-sized convolution (bench/RESULTS.md).
-_scratch = threading.local()
-_SCRATCH_MAX_BYTES = 64 * 2**20   # larger requests get fresh memory, freed after the call
-
-
-def _workspace(slot, shape, dtype):
-    """An uninitialized array of ``shape`` for scratch ``slot``, reused across calls."""
-    size = math.prod(shape)
-    dtype = np.dtype(dtype)
-    if size * dtype.itemsize > _SCRATCH_MAX_BYTES:
-        return np.empty(shape, dtype)
-    buffers = _scratch.__dict__.setdefault("buffers", {})
-    buf = buffers.get((slot, dtype))
-    if buf is None or buf.size < size:
-        buf = buffers[(slot, dtype)] = np.empty(size, dtype)
-    return buf[:size].reshape(shape)
+# conv2d's scratch arrays (the im2col rows and the padded images of one chunk),
+# kept from call to call: see cnnlib.windows.Workspace for why and for the rule
+# that keeps them safe. The backward passes own workspaces of their own.
+_WORKSPACE = Workspace("cnnlib.ops.conv2d")
 
 
 # Size of the piece of the im2col matrix that conv2d builds at a time: small
@@ -377,10 +221,10 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
     (top, bottom), (left, right) = pads
     row_bytes = kh * kw * c_in * x.dtype.itemsize
     step = min(n, max(1, _CONV_CHUNK_BYTES // (row_bytes * oh * ow)))  # images per chunk
-    cols = _workspace("cols", (step * oh * ow, kh * kw * c_in), x.dtype)
+    cols = _WORKSPACE.get("cols", (step * oh * ow, kh * kw * c_in), x.dtype)
     padded = None
     if top or bottom or left or right:
-        padded = _workspace("padded", (step, h + top + bottom, width + left + right, c_in), x.dtype)
+        padded = _WORKSPACE.get("padded", (step, h + top + bottom, width + left + right, c_in), x.dtype)
         padded.fill(0)
     w_matrix = w.reshape(kh * kw * c_in, c_out)
     out = np.empty((n, oh, ow, c_out), dtype=x.dtype)
@@ -390,17 +234,15 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
         if padded is not None:   # only the interior changes; the border stays zero
             padded[:size, top:top + h, left:left + width] = chunk
             chunk = padded[:size]
-        rows = _im2col(chunk, (kh, kw), stride_hw, dilation_hw, (oh, ow), out=cols[:size * oh * ow])
+        rows = im2col_rows(chunk, (kh, kw), stride_hw, dilation_hw, (oh, ow), out=cols[:size * oh * ow])
         np.matmul(rows, w_matrix, out=np.reshape(out[first:first + size], (-1, c_out), copy=False))
     out += b
     return out
 
 
 def _conv2d_single_channel(image, kernel, mode):
-    image = _as_real_array("image", image)
-    kernel = _as_real_array("kernel", kernel)
-    _check_ndim("image", image, 2, "(height, width)")
-    _check_ndim("kernel", kernel, 2, "(height, width)")
+    image = check_array("image", image, 2, "(height, width)")
+    kernel = check_array("kernel", kernel, 2, "(height, width)")
     if not isinstance(mode, str) or mode.lower() not in shapes.PADDING_MODES:
         raise ValueError(f"mode must be one of {shapes.PADDING_MODES}, got {mode!r}")
     out = conv2d(image[None, :, :, None], kernel[:, :, None, None], padding=mode.lower())
@@ -439,8 +281,7 @@ def convolve2d(image, kernel, mode="valid"):
     the two agree; for anything else they do not, which is why the flip matters
     when you read signal-processing texts.
     """
-    kernel = _as_real_array("kernel", kernel)
-    _check_ndim("kernel", kernel, 2, "(height, width)")
+    kernel = check_array("kernel", kernel, 2, "(height, width)")
     return _conv2d_single_channel(image, kernel[::-1, ::-1], mode)
 
 
@@ -453,20 +294,13 @@ POOL_MODES = ("max", "avg", "sum")
 
 def pool_geometry(x, pool_size=2, stride=None, padding=0, mode="max"):
     """Check a pool2d call; return ``(x, pool_hw, stride_hw, pads, out_hw, mode)``."""
-    x = _as_real_array("x", x)
-    _check_ndim("x", x, 4, "NHWC (batch, height, width, channels)")
-    if 0 in x.shape:
-        raise ValueError(f"x must not be empty, got shape {x.shape}")
+    x = check_images(x)
     if not isinstance(mode, str) or mode.lower() not in POOL_MODES:
         raise ValueError(f"mode must be one of {POOL_MODES}, got {mode!r}")
-    pool_hw = _pair("pool_size", pool_size)
-    stride_hw = pool_hw if stride is None else _pair("stride", stride)
-    pads = _window_padding(x.shape, pool_hw, padding, stride_hw, (1, 1))
-    for axis, (before, after), k in zip(("height", "width"), pads, pool_hw):
-        if max(before, after) >= k:
-            raise ValueError(f"padding {(before, after)} along the {axis} axis must be smaller "
-                             f"than pool_size {k}, or some window would hold only padding")
-    out_hw = _output_hw(x.shape, pool_hw, pads, stride_hw, (1, 1), ("pool_h", "pool_w"))
+    pool_hw = int_pair(pool_size, "pool_size", 1)
+    stride_hw = pool_hw if stride is None else int_pair(stride, "stride", 1)
+    pads = shapes.padding_amounts_2d(x.shape[1:3], pool_hw, padding, stride_hw)
+    out_hw = shapes.pool_output_hw(x.shape[1:3], pool_hw, stride_hw, pads)
     return x, pool_hw, stride_hw, pads, out_hw, mode.lower()
 
 
@@ -496,17 +330,12 @@ def pool2d(x, pool_size=2, stride=None, padding=0, mode="max"):
     """
     x, (ph, pw), (sh, sw), pads, (oh, ow), mode = pool_geometry(x, pool_size, stride, padding, mode)
     if mode == "avg":
-        x = _as_float(x)
-    fill = 0  # padding adds nothing to a sum; for max, pad with the dtype's lowest value
-    if mode == "max" and x.dtype.kind == "f":
-        fill = -np.inf
-    elif mode == "max" and x.dtype.kind in "iu":
-        fill = np.iinfo(x.dtype).min
-    xp = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill)
+        x = as_float(x)
+    xp = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=pool_padding_value(x.dtype, mode))
     out = None
     for i in range(ph):
         for j in range(pw):
-            view = xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+            view = tap_view(xp, i, j, (sh, sw), (1, 1), (oh, ow))
             if out is None:
                 out = view.copy()
             elif mode == "max":
@@ -514,17 +343,8 @@ def pool2d(x, pool_size=2, stride=None, padding=0, mode="max"):
             else:
                 out += view
     if mode == "avg":
-        out /= _real_pixel_counts(x.shape[1:3], (ph, pw), (sh, sw), pads, (oh, ow)).astype(x.dtype)
+        out /= real_pixel_counts(x.shape[1:3], (ph, pw), (sh, sw), pads, (oh, ow)).astype(x.dtype)
     return out
-
-
-def _real_pixel_counts(hw, pool_hw, stride_hw, pads, out_hw):
-    """Number of non-padding pixels under each window, shape (OH, OW, 1)."""
-    counts = []
-    for n, k, s, (before, _), o in zip(hw, pool_hw, stride_hw, pads, out_hw):
-        start = np.arange(o) * s - before
-        counts.append(np.minimum(start + k, n) - np.maximum(start, 0))
-    return (counts[0][:, None] * counts[1][None, :])[:, :, None]
 
 
 def max_pool2d(x, pool_size=2, stride=None, padding=0):
@@ -535,14 +355,6 @@ def max_pool2d(x, pool_size=2, stride=None, padding=0):
 def avg_pool2d(x, pool_size=2, stride=None, padding=0):
     """Average pooling: :func:`pool2d` with ``mode="avg"``."""
     return pool2d(x, pool_size, stride, padding, mode="avg")
-
-
-def _check_images(x):
-    x = _as_real_array("x", x)
-    _check_ndim("x", x, 4, "NHWC (batch, height, width, channels)")
-    if 0 in x.shape:
-        raise ValueError(f"x must not be empty, got shape {x.shape}")
-    return x
 
 
 def global_avg_pool2d(x, keepdims=False):
@@ -559,7 +371,7 @@ def global_avg_pool2d(x, keepdims=False):
     Raises:
         ValueError: x is not 4-D or is empty.
     """
-    x = _as_float(_check_images(x))
+    x = as_float(check_images(x))
     return x.mean(axis=(1, 2), keepdims=keepdims)
 
 
@@ -568,7 +380,7 @@ def global_max_pool2d(x, keepdims=False):
 
     Same arguments and shapes as :func:`global_avg_pool2d`; x's dtype.
     """
-    return _check_images(x).max(axis=(1, 2), keepdims=keepdims)
+    return check_images(x).max(axis=(1, 2), keepdims=keepdims)
 
 
 # ---------------------------------------------------------------------------
@@ -577,7 +389,7 @@ def global_max_pool2d(x, keepdims=False):
 
 def relu(x):
     """Rectified linear unit, ``max(x, 0)`` element-wise. Any shape; x's dtype."""
-    x = _as_real_array("x", x)
+    x = as_real_array("x", x)
     return np.maximum(x, x.dtype.type(0))
 
 
@@ -586,14 +398,14 @@ def sigmoid(x):
 
     Any shape; floating dtype kept, integers give float64.
     """
-    x = _as_float(_as_real_array("x", x))
+    x = as_float(as_real_array("x", x))
     e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
 def tanh(x):
     """Hyperbolic tangent, element-wise. Any shape; floating dtype kept, integers give float64."""
-    return np.tanh(_as_float(_as_real_array("x", x)))
+    return np.tanh(as_float(as_real_array("x", x)))
 
 
 def log_softmax(x, axis=-1):
@@ -602,7 +414,7 @@ def log_softmax(x, axis=-1):
     ``log_softmax(x) = x - max(x) - log(sum(exp(x - max(x))))`` along ``axis``.
     Any shape; floating dtype kept, integers give float64.
     """
-    x = _as_float(_as_real_array("x", x))
+    x = as_float(as_real_array("x", x))
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
@@ -614,7 +426,7 @@ def softmax(x, axis=-1):
     keeps exp() from overflowing. Any shape; floating dtype kept, integers give
     float64. Each slice along ``axis`` sums to 1.
     """
-    x = _as_float(_as_real_array("x", x))
+    x = as_float(as_real_array("x", x))
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -639,9 +451,8 @@ def cross_entropy(probs_or_logits, labels, from_logits=False):
             probabilities when ``from_logits=False``.
         TypeError: non-integer class labels.
     """
-    scores = _as_float(_as_real_array("probs_or_logits", probs_or_logits))
-    labels = _as_real_array("labels", labels)
-    _check_ndim("probs_or_logits", scores, 2, "(batch, classes)")
+    scores = as_float(check_array("probs_or_logits", probs_or_logits, 2, "(batch, classes)"))
+    labels = as_real_array("labels", labels)
     n, k = scores.shape
     if from_logits:
         log_p = log_softmax(scores, axis=1)
@@ -677,7 +488,7 @@ def flatten(x):
 
     Row-major, so an NHWC activation flattens exactly as Keras's Flatten does.
     """
-    x = _as_real_array("x", x)
+    x = as_real_array("x", x)
     if x.ndim < 2:
         raise ValueError(f"x must have a batch axis and at least one more, got shape {x.shape}")
     return x.reshape(x.shape[0], -1)
@@ -688,16 +499,12 @@ def dense_geometry(x, w, b=None):
 
     Shared by :func:`dense` and its backward pass, so both refuse the same calls.
     """
-    x = _as_real_array("x", x)
-    w = _as_real_array("w", w)
-    _check_ndim("x", x, 2, "(batch, features); flatten images first")
-    _check_ndim("w", w, 2, "(in_features, out_features)")
+    x = check_array("x", x, 2, "(batch, features); flatten images first")
+    w = check_array("w", w, 2, "(in_features, out_features)")
     if w.shape[0] != x.shape[1]:
         raise ValueError(f"w has {w.shape[0]} input features but x has {x.shape[1]} "
                          f"(x.shape={x.shape}, w.shape={w.shape})")
-    b = _check_bias(b, x, w)
-    dtype = _result_dtype(x, w, b)
-    return x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False)
+    return cast_together(x, w, check_bias(b, w.shape[-1], x, w))
 
 
 def dense(x, w, b=None):
@@ -729,7 +536,7 @@ def batch_norm_geometry(x, gamma, beta, moving_mean, moving_var, momentum=0.99, 
     Shared by :func:`batch_norm` and its backward pass, so both refuse the same calls.
     ``beta`` may be None (the backward pass does not need it).
     """
-    x = _as_float(_as_real_array("x", x))
+    x = as_float(as_real_array("x", x))
     if x.ndim < 2 or 0 in x.shape:
         raise ValueError(f"x must be a non-empty batch with channels last, (N, ..., C), got shape {x.shape}")
     c = x.shape[-1]
@@ -738,7 +545,7 @@ def batch_norm_geometry(x, gamma, beta, moving_mean, moving_var, momentum=0.99, 
         if v is None and name == "beta":
             vectors.append(None)
             continue
-        v = _as_real_array(name, v)
+        v = as_real_array(name, v)
         if v.shape != (c,):
             raise ValueError(f"{name} must have shape ({c},), one value per channel of x "
                              f"(x.shape={x.shape}), got {v.shape}")

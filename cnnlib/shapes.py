@@ -17,7 +17,7 @@ Every function raises ``ValueError`` with the numbers in the message when the
 request is impossible, so widgets and notebooks can show the message as-is.
 """
 
-import operator
+from .arguments import check_int, int_pair, spatial_padding
 
 __all__ = [
     "effective_kernel_size",
@@ -30,22 +30,15 @@ __all__ = [
     "conv_transpose_padding",
     "conv_param_count",
     "receptive_field",
+    "receptive_field_geometry",
+    "padding_amounts_2d",
+    "conv_output_hw",
+    "pool_output_hw",
+    "conv_transpose_output_hw",
+    "conv_transpose_padding_2d",
 ]
 
 PADDING_MODES = ("valid", "same", "full")
-
-
-def _check_int(name, value, minimum):
-    """Return ``value`` as an int, or raise if it is not an integer >= minimum.
-
-    Python and numpy integers pass; floats (even 3.0) and bools do not.
-    """
-    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    value = operator.index(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def effective_kernel_size(k, dilation=1):
@@ -54,8 +47,8 @@ def effective_kernel_size(k, dilation=1):
     Returns ``dilation * (k - 1) + 1``: a 3-tap kernel with dilation 2 covers 5
     pixels. Raises ``ValueError`` when ``k`` or ``dilation`` is below 1.
     """
-    k = _check_int("k", k, 1)
-    dilation = _check_int("dilation", dilation, 1)
+    k = check_int("k", k, 1)
+    dilation = check_int("dilation", dilation, 1)
     return dilation * (k - 1) + 1
 
 
@@ -82,9 +75,9 @@ def padding_amounts(n, k, padding=0, stride=1, dilation=1):
         ValueError: unknown mode, negative padding, or a size or stride below 1.
         TypeError: padding of the wrong type.
     """
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     ke = effective_kernel_size(k, dilation)
-    stride = _check_int("stride", stride, 1)
+    stride = check_int("stride", stride, 1)
     if isinstance(padding, str):
         mode = padding.lower()
         if mode == "valid":
@@ -111,15 +104,15 @@ def _check_padding_int(value, whole):
     if isinstance(value, bool) or not hasattr(type(value), "__index__"):
         raise TypeError(f"padding must be an int, a (before, after) pair or one of "
                         f"{PADDING_MODES}, got {whole!r}")
-    return _check_int("padding", value, 0)
+    return check_int("padding", value, 0)
 
 
 def _output_size(n, k, padding, stride, dilation, strict, kernel_name):
     """Shared body of conv_output_size and pool_output_size."""
-    n = _check_int("n", n, 1)
-    k = _check_int(kernel_name, k, 1)
-    stride = _check_int("stride", stride, 1)
-    dilation = _check_int("dilation", dilation, 1)
+    n = check_int("n", n, 1)
+    k = check_int(kernel_name, k, 1)
+    stride = check_int("stride", stride, 1)
+    dilation = check_int("dilation", dilation, 1)
     before, after = padding_amounts(n, k, padding, stride, dilation)
     ke = dilation * (k - 1) + 1
     padded = n + before + after
@@ -212,12 +205,12 @@ def _transpose_geometry(n, k, padding, stride, dilation, output_padding):
     input of ``output_size``) adds; ``extra`` is the output padding actually
     used (the rows at the end that the forward convolution's stride skips).
     """
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     ke = effective_kernel_size(k, dilation)
-    stride = _check_int("stride", stride, 1)
+    stride = check_int("stride", stride, 1)
     extra = None
     if output_padding is not None:
-        extra = _check_int("output_padding", output_padding, 0)
+        extra = check_int("output_padding", output_padding, 0)
         if extra >= stride:
             raise ValueError(f"output_padding must be smaller than the stride: got {extra} with stride "
                              f"{stride}; adding a whole stride would make the forward convolution give "
@@ -308,10 +301,10 @@ def conv_param_count(kh, kw, c_in, c_out, bias=True):
     >>> conv_param_count(11, 11, 3, 96)   # AlexNet conv1
     34944
     """
-    kh = _check_int("kh", kh, 1)
-    kw = _check_int("kw", kw, 1)
-    c_in = _check_int("c_in", c_in, 1)
-    c_out = _check_int("c_out", c_out, 1)
+    kh = check_int("kh", kh, 1)
+    kw = check_int("kw", kw, 1)
+    c_in = check_int("c_in", c_in, 1)
+    c_out = check_int("c_out", c_out, 1)
     return kh * kw * c_in * c_out + (c_out if bias else 0)
 
 
@@ -329,15 +322,153 @@ def receptive_field(layers):
     >>> receptive_field([(3, 1), (3, 1)])   # two 3x3 convs see 5x5
     5
     """
-    r, jump = 1, 1
+    return receptive_field_geometry(layers)[0]
+
+
+def receptive_field_geometry(layers):
+    """Where one unit after a stack of layers looks, along one axis: ``(field, jump, start)``.
+
+    Arguments:
+        layers: sequence of ``(kernel, stride)``, ``(kernel, stride, dilation)`` or
+            ``(kernel, stride, dilation, pad_before)`` tuples, first layer first;
+            ``pad_before`` is the zeros the layer adds at the top (or left).
+
+    Returns:
+        Output position i sees input pixels ``start + i*jump`` to
+        ``start + i*jump + field - 1``: ``field`` is :func:`receptive_field`,
+        ``jump = prod_l S_l`` (input pixels between neighbouring units) and
+        ``start = -sum_l pad_before_l * prod_{m<l} S_m`` (below 0 when the first
+        unit's field reaches into the padding).
+
+    >>> receptive_field_geometry([(3, 1, 1, 1), (2, 2)])   # a 'same' 3x3 conv, then 2x2 pooling
+    (4, 2, -1)
+    """
+    field, jump, start = 1, 1, 0
     for i, layer in enumerate(layers):
-        if not isinstance(layer, (tuple, list)) or len(layer) not in (2, 3):
-            raise ValueError(f"layers[{i}] must be (kernel, stride) or (kernel, stride, dilation), "
-                             f"got {layer!r}")
+        if not isinstance(layer, (tuple, list)) or len(layer) not in (2, 3, 4):
+            raise ValueError(f"layers[{i}] must be (kernel, stride), (kernel, stride, dilation) or "
+                             f"(kernel, stride, dilation, pad_before), got {layer!r}")
         k, s = layer[0], layer[1]
-        d = layer[2] if len(layer) == 3 else 1
+        d = layer[2] if len(layer) >= 3 else 1
         ke = effective_kernel_size(k, d)
-        s = _check_int(f"layers[{i}] stride", s, 1)
-        r += (ke - 1) * jump
+        s = check_int(f"layers[{i}] stride", s, 1)
+        pad = check_int(f"layers[{i}] pad_before", layer[3], 0) if len(layer) == 4 else 0
+        field += (ke - 1) * jump
+        start -= pad * jump
         jump *= s
-    return r
+    return field, jump, start
+
+
+# ---------------------------------------------------------------------------
+# Both axes at once: (height, width)
+# ---------------------------------------------------------------------------
+#
+# The functions above work on one axis. An image has two; these apply them to
+# (height, width) pairs and say which axis failed. Every size argument may be an
+# int (both axes) or a (height, width) pair.
+
+def padding_amounts_2d(hw, kernel_hw, padding=0, stride=1, dilation=1):
+    """Zeros added around an image, as ``((top, bottom), (left, right))``.
+
+    Arguments:
+        hw: the input's (height, width).
+        kernel_hw: the kernel's (or window's) size, int or pair.
+        padding: ``"valid"``, ``"same"``, ``"full"`` (resolved per axis by
+            :func:`padding_amounts`), or explicit amounts: an int, ``(ph, pw)``
+            or ``((top, bottom), (left, right))``.
+        stride, dilation: int or pair (they matter only for ``"same"``).
+
+    Raises:
+        ValueError, TypeError: as :func:`padding_amounts`.
+    """
+    if isinstance(padding, str):
+        return tuple(padding_amounts(n, k, padding, s, d) for n, k, s, d in
+                     zip(hw, int_pair(kernel_hw, "kernel_size", 1), int_pair(stride, "stride", 1),
+                         int_pair(dilation, "dilation", 1)))
+    return spatial_padding(padding, "padding")
+
+
+def _per_axis(what, sizes):
+    """``what(*args)`` for the height's arguments and the width's; a ValueError names the axis."""
+    out = []
+    for axis, args in zip(("height", "width"), sizes):
+        try:
+            out.append(what(*args))
+        except ValueError as err:
+            raise ValueError(f"along the {axis} axis: {err}") from None
+    return tuple(out)
+
+
+def conv_output_hw(hw, kernel_hw, padding=0, stride=1, dilation=1, kernel_names=("KH", "KW")):
+    """Output (height, width) of a convolution on an image of ``hw``: :func:`conv_output_size` per axis.
+
+    Arguments:
+        hw: the input's (height, width).
+        kernel_hw, padding, stride, dilation: as :func:`padding_amounts_2d`.
+        kernel_names: how the error messages name the kernel's height and width.
+
+    Raises:
+        ValueError: a kernel that does not fit (the message names the axis), bad sizes.
+
+    >>> conv_output_hw((28, 27), 3, padding="same", stride=2)
+    (14, 14)
+    """
+    kernel_hw = int_pair(kernel_hw, "kernel_size", 1)
+    stride_hw, dilation_hw = int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1)
+    pads = padding_amounts_2d(hw, kernel_hw, padding, stride_hw, dilation_hw)
+    return _per_axis(lambda n, k, p, s, d, name: _output_size(n, k, p, s, d, False, name),
+                     zip(hw, kernel_hw, pads, stride_hw, dilation_hw, kernel_names))
+
+
+def pool_output_hw(hw, pool_size, stride=None, padding=0, kernel_names=("pool_h", "pool_w")):
+    """Output (height, width) of pooling on an image of ``hw``: :func:`pool_output_size` per axis.
+
+    ``stride`` defaults to ``pool_size``. Padding (``"valid"``, ``"same"`` or explicit
+    amounts) must be smaller than the window on each side, or some window would hold
+    only padding.
+
+    Raises:
+        ValueError: a window that does not fit, or padding as wide as the window.
+    """
+    pool_hw = int_pair(pool_size, "pool_size", 1)
+    stride_hw = pool_hw if stride is None else int_pair(stride, "stride", 1)
+    pads = padding_amounts_2d(hw, pool_hw, padding, stride_hw)
+    for axis, (before, after), k in zip(("height", "width"), pads, pool_hw):
+        if max(before, after) >= k:
+            raise ValueError(f"padding {(before, after)} along the {axis} axis must be smaller "
+                             f"than pool_size {k}, or some window would hold only padding")
+    return conv_output_hw(hw, pool_hw, pads, stride_hw, 1, kernel_names)
+
+
+def conv_transpose_output_hw(hw, kernel_hw, padding=0, stride=1, dilation=1, output_padding=None):
+    """Output (height, width) of a transposed convolution: :func:`conv_transpose_output_size` per axis.
+
+    Arguments as :func:`conv_transpose_output_size`, each size an int or a
+    (height, width) pair; ``padding`` a mode name or explicit amounts as in
+    :func:`padding_amounts_2d`.
+
+    Raises:
+        ValueError: as :func:`conv_transpose_output_size`; the message names the axis.
+    """
+    return tuple(out for out, _ in _transpose_2d(hw, kernel_hw, padding, stride, dilation, output_padding))
+
+
+def conv_transpose_padding_2d(hw, kernel_hw, padding=0, stride=1, dilation=1, output_padding=None):
+    """Padding ``((top, bottom), (left, right))`` of the convolution a transposed one undoes.
+
+    Per axis the ``(before, after)`` of :func:`conv_transpose_padding`; same
+    arguments as :func:`conv_transpose_output_hw`.
+    """
+    return tuple(pads for _, pads in _transpose_2d(hw, kernel_hw, padding, stride, dilation, output_padding))
+
+
+def _transpose_2d(hw, kernel_hw, padding, stride, dilation, output_padding):
+    kernel_hw = int_pair(kernel_hw, "kernel_size", 1)
+    stride_hw, dilation_hw = int_pair(stride, "stride", 1), int_pair(dilation, "dilation", 1)
+    specs = (padding, padding) if isinstance(padding, str) else spatial_padding(padding, "padding")
+    extras = (None, None) if output_padding is None else int_pair(output_padding, "output_padding", 0)
+
+    def one(n, k, spec, s, d, extra):
+        out, before, after, _ = _transpose_geometry(n, k, spec, s, d, extra)
+        return out, (before, after)
+    return _per_axis(one, zip(hw, kernel_hw, specs, stride_hw, dilation_hw, extras))

@@ -66,7 +66,8 @@ def test_residual_block_shapes_must_match():
     (lambda: ResidualBlock([L.ReLU(), "relu"]), TypeError, r"branch\[1\] must be a cnnlib.layers.Layer"),
     (lambda: ResidualBlock([L.ReLU()], ["relu"]), TypeError, r"shortcut\[0\] must be a cnnlib.layers.Layer"),
     (lambda: blocks.residual_block(np.ones((1, 4, 4, 2)), np.ones((1, 1, 3, 2)), np.ones(2), np.ones((1, 1, 2, 2)),
-                                   np.ones(2)), ValueError, r"kernel has shape \(1, 1, 3, 2\), expected \(1, 1, 2, 2\)"),
+                                   np.ones(2)), ValueError,
+     r"kernel has shape \(1, 1, 3, 2\), expected \(1, 1, 2, 2\)"),
 ])
 def test_bad_blocks_get_clear_errors(call, error, message):
     with pytest.raises(error, match=message):

@@ -200,7 +200,8 @@ def test_the_grader_writes_a_report_an_instructor_can_read(sqlite_class):
     with open(work / "course" / "reports" / demo_class.ASSIGNMENT / "grades.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert set(rows) == set(results)
-    assert rows["hostile_invalid_json"]["status"] == "zero" and "not valid JSON" in rows["hostile_invalid_json"]["reasons"]
+    invalid = rows["hostile_invalid_json"]
+    assert invalid["status"] == "zero" and "not valid JSON" in invalid["reasons"]
     assert float(rows["correct_1"]["score"]) == 100 and rows["correct_1"]["reasons"] == ""
 
 

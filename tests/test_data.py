@@ -175,7 +175,8 @@ def test_loaders_work_with_the_network_cut_off(tmp_path):
     if probe.returncode != 0:
         pytest.skip(f"unshare -n is not permitted here: {probe.stderr.decode().strip()}")
     code = ("import socket\n"
-            "try:\n    socket.create_connection(('pypi.org', 443), timeout=3)\n    raise SystemExit('network reachable')\n"
+            "try:\n    socket.create_connection(('pypi.org', 443), timeout=3)\n"
+            "    raise SystemExit('network reachable')\n"
             "except OSError:\n    pass\n"
             "from cnnlib import data\n"
             "(a, b), (c, d), (e, f) = data.load_photo_patches()\n"

@@ -220,7 +220,7 @@ def test_fit_trains_in_training_mode_and_evaluates_in_inference_mode():
 
 
 def test_whole_model_with_batch_norm_and_a_block_passes_gradient_check():
-    from cnnlib.gradcheck import numerical_gradient, relative_error
+    from cnnlib.gradcheck import numerical_gradient
     model = Sequential([L.Conv2D(3, 3, padding="same"), L.BatchNormalization(), L.ReLU(), resnet_block(3),
                         L.ReLU(), L.GlobalAveragePooling2D(), L.Dense(3)],
                        input_shape=(5, 5, 2), seed=3, dtype="float64")
@@ -257,7 +257,11 @@ def test_backward_is_the_gradient_of_the_loss():
     loss = lambda _: backprop.softmax_cross_entropy(model.forward(x), y)[0]  # noqa: E731
     for (_, _, w), g in zip(model.parameters(), analytic):
         assert relative_error(g, numerical_gradient(loss, w)) < 1e-6
-    assert relative_error(dx, numerical_gradient(lambda z: backprop.softmax_cross_entropy(model.forward(z), y)[0], x)) < 1e-6
+
+    def loss_of_x(z):
+        return backprop.softmax_cross_entropy(model.forward(z), y)[0]
+
+    assert relative_error(dx, numerical_gradient(loss_of_x, x)) < 1e-6
 
 
 def test_same_seed_same_model_and_training_is_repeatable():
@@ -302,7 +306,8 @@ def test_fit_shows_a_progress_bar(capsys):
 @pytest.mark.parametrize("call, error, message", [
     (lambda m: m.fit(np.zeros((4, 5, 5, 1)), np.zeros(4, int), verbose=0), ValueError,
      r"takes examples of shape \(6, 6, 1\), got x.shape=\(4, 5, 5, 1\)"),
-    (lambda m: m.fit(np.zeros((4, 6, 6, 1)), np.zeros(3, int), verbose=0), ValueError, r"y must hold one integer class per example"),
+    (lambda m: m.fit(np.zeros((4, 6, 6, 1)), np.zeros(3, int), verbose=0), ValueError,
+     r"y must hold one integer class per example"),
     (lambda m: m.fit(np.zeros((4, 6, 6, 1)), np.zeros(4), verbose=0), TypeError, "integer classes"),
     (lambda m: m.fit(np.zeros((4, 6, 6, 1)), np.full(4, 3), verbose=0), ValueError, r"labels must be in \[0, 3\)"),
     (lambda m: m.fit(np.zeros((4, 6, 6, 1)), np.zeros(4, int), epochs=0), ValueError, "epochs"),

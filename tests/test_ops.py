@@ -9,18 +9,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from cnnlib import ops
+from cnnlib.data import LECTURE_IMAGE as IMAGE  # the course's worked example (lecture texts): 5x5, binary
+from cnnlib.data import LECTURE_KERNEL as KERNEL  # and its 3x3 kernel
 
 TOL = dict(rtol=1e-10, atol=1e-10)
 
-# The course's worked example (lecture texts): a 5x5 binary image and a 3x3 kernel.
-IMAGE = np.array([[1, 1, 1, 0, 0],
-                  [0, 1, 1, 1, 0],
-                  [0, 0, 1, 1, 1],
-                  [0, 0, 1, 1, 0],
-                  [0, 1, 1, 0, 0]])
-KERNEL = np.array([[1, 0, 1],
-                   [0, 1, 0],
-                   [1, 0, 1]])
 FEATURE_MAP = np.array([[4, 3, 4],
                         [2, 4, 3],
                         [2, 3, 4]])
@@ -581,14 +574,18 @@ W = np.zeros((3, 3, 3, 4))
     (lambda: ops.correlate2d(IMAGE, KERNEL, "circular"), ValueError, r"mode must be one of .*'circular'"),
     (lambda: ops.correlate2d(IMAGE, np.ones((6, 6))), ValueError, r"KH=6 does not fit"),
     (lambda: ops.pool2d(X, mode="median"), ValueError, r"mode must be one of \('max', 'avg', 'sum'\), got 'median'"),
-    (lambda: ops.pool2d(X, 2, padding=2), ValueError, r"padding \(2, 2\) along the height axis must be smaller than pool_size 2"),
+    (lambda: ops.pool2d(X, 2, padding=2), ValueError,
+     r"padding \(2, 2\) along the height axis must be smaller than pool_size 2"),
     (lambda: ops.pool2d(X, 6), ValueError, r"pool_h=6 does not fit"),
     (lambda: ops.pool2d(X, 2, stride=0), ValueError, r"stride must be >= 1, got 0"),
     (lambda: ops.pool2d(X[0]), ValueError, r"x must be 4-D"),
     (lambda: ops.cross_entropy(np.ones((2, 3)), [0, 1]), ValueError, r"rows must be probabilities.*from_logits=True"),
-    (lambda: ops.cross_entropy(np.zeros((2, 3)), [0, 3], from_logits=True), ValueError, r"labels must be in \[0, 3\).* got 3"),
-    (lambda: ops.cross_entropy(np.zeros((2, 3)), [0.0, 1.0], from_logits=True), TypeError, r"labels must be integers, got dtype float64"),
-    (lambda: ops.cross_entropy(np.zeros((2, 3)), [0, 1, 2], from_logits=True), ValueError, r"labels must have shape \(2,\).*got \(3,\)"),
+    (lambda: ops.cross_entropy(np.zeros((2, 3)), [0, 3], from_logits=True), ValueError,
+     r"labels must be in \[0, 3\).* got 3"),
+    (lambda: ops.cross_entropy(np.zeros((2, 3)), [0.0, 1.0], from_logits=True), TypeError,
+     r"labels must be integers, got dtype float64"),
+    (lambda: ops.cross_entropy(np.zeros((2, 3)), [0, 1, 2], from_logits=True), ValueError,
+     r"labels must have shape \(2,\).*got \(3,\)"),
     (lambda: ops.cross_entropy(np.zeros(3), [0], from_logits=True), ValueError, r"probs_or_logits must be 2-D"),
     (lambda: ops.dense(np.zeros((2, 5)), np.zeros((4, 3))), ValueError,
      r"w has 4 input features but x has 5 \(x.shape=\(2, 5\), w.shape=\(4, 3\)\)"),
@@ -603,7 +600,8 @@ W = np.zeros((3, 3, 3, 4))
     (lambda: ops.batch_norm(X, *[np.ones(3)] * 3, -np.ones(3)), ValueError, r"moving_var must be >= 0"),
     (lambda: ops.batch_norm(X, *[np.ones(3)] * 4, momentum=1.5), ValueError, r"momentum must be a number in \[0, 1\]"),
     (lambda: ops.batch_norm(X, *[np.ones(3)] * 4, epsilon=0), ValueError, r"epsilon must be a positive number"),
-    (lambda: ops.batch_norm(np.zeros(3), *[np.ones(3)] * 4), ValueError, r"x must be a non-empty batch with channels last"),
+    (lambda: ops.batch_norm(np.zeros(3), *[np.ones(3)] * 4), ValueError,
+     r"x must be a non-empty batch with channels last"),
 ])
 def test_bad_inputs_get_clear_errors(call, error, message):
     with pytest.raises(error, match=message):

@@ -27,8 +27,8 @@ def _requirement(text):
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pip_side = {_requirement(r) for r in project["dependencies"]}
-    pip_side |= {_requirement(r) for r in project["optional-dependencies"]["test"]}
-    pip_side |= {_requirement(r) for r in project["optional-dependencies"]["hub"]}
+    for extra in ("instructor", "test"):
+        pip_side |= {_requirement(r) for r in project["optional-dependencies"][extra]}
 
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda_side, nested = set(), []
@@ -50,11 +50,23 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
 
 
 def test_the_listed_dependencies_are_the_ones_the_course_names():
-    names = {_requirement(r)[0] for r in tomllib.loads((ROOT / "pyproject.toml").read_text())
-             ["project"]["dependencies"]}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {_requirement(r)[0] for r in project["dependencies"]}
     assert names == {"numpy", "matplotlib", "ipywidgets", "jupyterlab", "nbgrader", "tensorflow-cpu",
-                     "scikit-learn", "scikit-image", "mlxtend", "tqdm", "threadpoolctl", "psutil",
-                     "psycopg", "latex2mathml"}
+                     "scikit-learn", "scikit-image", "mlxtend", "tqdm", "threadpoolctl"}
+    assert set(project["optional-dependencies"]) == {"instructor", "test"}
+    instructor = {_requirement(r)[0] for r in project["optional-dependencies"]["instructor"]}
+    assert instructor == {"psutil", "psycopg", "latex2mathml", "jupyterhub"}
+
+
+def test_the_student_install_imports_no_instructor_package():
+    """What students run (cnnlib, and so the notebooks and assignments) imports only the student's install."""
+    code = ("import sys, pkgutil, importlib, cnnlib\n"
+            "for m in pkgutil.walk_packages(cnnlib.__path__, 'cnnlib.'):\n"
+            "    importlib.import_module(m.name)\n"
+            "print(sorted({'psutil', 'psycopg', 'latex2mathml', 'jupyterhub', 'tools'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    assert out.stdout.strip() == "[]"
 
 
 def test_cnnlib_is_installed_from_this_checkout():
@@ -150,14 +162,22 @@ def test_ci_runs_make_test():
     assert "set -euo pipefail" in script
 
 
+INSTALLS = {"lab": "pip install --quiet -e .\n", "test": "pip install --quiet -e '.[instructor,test]'",
+            "grade": "pip install --quiet -e '.[instructor]'"}
+
+
 @pytest.mark.parametrize("extra, expected", [
-    (["-W", "pyproject.toml"], ["pip install --quiet -e '.[test]'"]),          # pyproject.toml changed
-    (["VENV=/nonexistent/venv"], ["-m venv /nonexistent/venv", "pip install --quiet -e '.[test]'"]),
+    (["-W", "pyproject.toml"], []),          # pyproject.toml changed
+    (["VENV=/nonexistent/venv"], ["-m venv /nonexistent/venv"]),
 ])
 def test_make_sets_up_the_venv_when_missing_or_stale(tmp_path, extra, expected):
-    """Dry runs (make -n) show the set-up steps make test and make lab would take."""
-    for target in ("test", "lab"):
-        result = subprocess.run(["make", "-n", "--no-print-directory", *extra, target], cwd=ROOT,
+    """Dry runs (make -n) show the set-up steps make test, make lab and make grade would take: the
+    student's install for lab, with the instructor extra for grade, and the test extra too for test."""
+    for target, install in INSTALLS.items():
+        result = subprocess.run(["make", "-n", "--no-print-directory", *extra, target, "ASSIGNMENT=a1"], cwd=ROOT,
                                 env=_make_env(tmp_path), capture_output=True, text=True, check=True)
-        for step in expected:
+        for step in [*expected, install]:
             assert step in result.stdout, f"make {target} {extra}: no '{step}' in\n{result.stdout}"
+    lab = subprocess.run(["make", "-n", "--no-print-directory", *extra, "lab"], cwd=ROOT, env=_make_env(tmp_path),
+                         capture_output=True, text=True, check=True).stdout
+    assert "instructor" not in lab, "make lab installs only what students run"

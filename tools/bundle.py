@@ -1,7 +1,8 @@
 """Build the students' zip: ``python -m tools.bundle [OUT.zip]`` (``make student-bundle``).
 
 It holds what a student works with: cnnlib, the lecture notebooks, the released
-assignments, the set-up files and the README. It leaves out everything that is the
+assignments, the set-up files, the README and a Makefile of its own (``tools/student.mk``:
+``make lab`` and ``make check``, the assignments' public checks). It leaves out everything that is the
 instructors' alone: ``solutions/`` (answers and hidden tests), the gradebook and
 nbgrader's working folders, the tests (they execute the solutions), the grading
 tools and the benchmarks. Only files git tracks go in, so nothing local leaks.
@@ -16,8 +17,9 @@ from pathlib import Path
 
 from tools.course import ROOT
 
-INCLUDE = ("README.md", "Makefile", "pyproject.toml", "environment.yml", "cnnlib/", "notebooks/",
-           "assignments/")
+INCLUDE = ("README.md", "pyproject.toml", "environment.yml", "cnnlib/", "notebooks/", "assignments/")
+# Files that go in under another name: the course's Makefile has instructor targets the bundle cannot run.
+RENAMED = {"tools/student.mk": "Makefile"}
 FORBIDDEN_PATHS = ("solutions/", "tests/", "tools/", "bench/", "submitted/", "autograded/", "feedback/",
                    "reports/", "gradebook.db", "nbgrader_config.py", ".ci/")
 FORBIDDEN_TEXT = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
@@ -50,13 +52,16 @@ def check(path):
 
 
 def build(out, root=ROOT):
-    """Write the bundle to ``out``; returns the list of files in it."""
+    """Write the bundle to ``out``; returns the list of files in it (as named inside it)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     files = selected(tracked_files(root))
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in files:
             archive.write(Path(root) / name, f"{TOP}/{name}")
+        for source, name in RENAMED.items():
+            archive.write(Path(root) / source, f"{TOP}/{name}")
+            files.append(name)
     try:
         check(out)
     except ValueError:
@@ -71,7 +76,7 @@ def main(argv=None):
     files = build(out)
     size = out.stat().st_size / 1e6
     print(f"wrote {out} ({len(files)} files, {size:.1f} MB): cnnlib, notebooks, released assignments, "
-          f"set-up files; no solutions, hidden tests, gradebook or grading tools")
+          f"set-up files (make lab, make check); no solutions, hidden tests, gradebook or grading tools")
 
 
 if __name__ == "__main__":

@@ -19,11 +19,12 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "cnn-course demo hub"
@@ -174,22 +175,7 @@ def processes_of(accounts):
 
 def stop_processes(accounts, grace=10):
     """Stop every process of ``accounts``, one pid at a time: SIGTERM, then SIGKILL after ``grace`` s."""
-    import psutil
-
-    procs = processes_of(accounts)
-    for proc in procs:
-        try:
-            proc.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=5)
-    return len(procs)
+    return processes.stop(processes_of(accounts), grace)
 
 
 def remove_account(name):

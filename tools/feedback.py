@@ -28,7 +28,8 @@ from cnnlib.grading.results import cell_results, is_test_cell, summary_lines
 # Fenced code blocks and inline code: mathematics is never looked for inside them.
 _CODE = re.compile(r"(^[ \t]*```.*?^[ \t]*```[ \t]*$|`[^`\n]*`)", re.M | re.S)
 _MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$", re.S)
-_MATHJAX = re.compile(r"(<!-- Loading mathjax macro -->\s*)?<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+_MATHJAX = re.compile(r"(<!-- Loading mathjax macro -->\s*)?<!-- Load mathjax -->.*?"
+                      r"<!-- End of mathjax configuration -->", re.S)
 _TOKEN = "CNNMATHTOKEN{}X"
 
 

@@ -62,7 +62,7 @@ def _fingerprint():
 
 
 def build_env(env_dir, log=print):
-    """The hub's environment in ``env_dir``: Debian's python3, this checkout with its ``hub`` extra.
+    """The hub's environment in ``env_dir``: Debian's python3, this checkout with its ``instructor`` extra.
 
     Kept when its fingerprint (pyproject.toml and cnnlib/) matches; otherwise rebuilt with uv.
     """
@@ -82,7 +82,7 @@ def build_env(env_dir, log=print):
     subprocess.run([uv_bin, "venv", *quiet, "--clear", "--python", ENV_PYTHON, str(env_dir)], check=True)
     # Non-editable: cnnlib is copied into the environment, so no account needs to read this checkout.
     subprocess.run([uv_bin, "pip", "install", *quiet, "--compile-bytecode", "--python",
-                    str(env_dir / "bin" / "python"), f"{ROOT}[hub]"], check=True)
+                    str(env_dir / "bin" / "python"), f"{ROOT}[instructor]"], check=True)
     stamp.write_text(wanted)
     return env_dir
 
@@ -121,7 +121,8 @@ def write_class(room, env_dir, port, password=None):
         password = password_file.read_text().strip() if password_file.exists() else secrets.token_urlsafe(9)
     password_file.write_text(password + "\n")
     os.chmod(password_file, 0o600)
-    spec = {"prefix": room.prefix, "port": port, "hub_port": free_port(), "proxy_api_port": free_port(), "proxy": str(install_proxy()),
+    spec = {"prefix": room.prefix, "port": port, "hub_port": free_port(), "proxy_api_port": free_port(),
+            "proxy": str(install_proxy()),
             "env": str(env_dir), "course_id": room.course_id, "exchange": str(room.exchange),
             "course_root": str(room.course_root), "instructors": [room.instructor], "students": room.students,
             "config": {role: str(room.config(role)) for role in ("student", "instructor")}}

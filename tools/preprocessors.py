@@ -160,7 +160,7 @@ class ContainedExecute(Execute):
 
         try:
             run_sync(self.km.shutdown_kernel)(now=True)
-        except Exception as error:   # already gone: nothing to stop
+        except Exception as error:   # noqa: BLE001 - already gone: nothing to stop
             self.log.debug("kernel already stopped: %s", error)
 
 

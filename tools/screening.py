@@ -172,7 +172,7 @@ def _read(path):
     try:
         nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - nbformat's reader and validator raise many kinds: all mean "not a notebook"
         lines = str(error).strip().splitlines() or [type(error).__name__]
         return None, f"{name} is JSON but not a valid notebook ({lines[0][:160]})"
     return nb, None

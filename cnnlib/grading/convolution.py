@@ -3,7 +3,8 @@
 import numpy as np
 
 from .. import ops, shapes
-from .core import (Case, CheckFailed, Mistake, _as_array, _describe_difference, _difference, _pair, _rng,
+from ..arguments import int_pair as _pair
+from .core import (Case, CheckFailed, Mistake, _as_array, _describe_difference, _difference, _rng,
                    _run_cases, _same_as)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arguments import int_pair as _pair  # noqa: F401 - (rows, columns) from an int or a pair; tests use core._pair
 from ..gradcheck import relative_error
 
 RTOL = 1e-7
@@ -395,10 +396,6 @@ def _rng(seed, suite):
         raise ValueError(f"suite must be 'public' or 'hidden', got {suite!r}")
     return np.random.default_rng(seed + (0 if suite == "public" else 1000))
 
-
-def _pair(v):
-    """(rows, columns) from an int or a pair."""
-    return (int(v), int(v)) if np.isscalar(v) else tuple(int(a) for a in v)
 
 def _report_gradcheck(name, what, analytic, numeric):
     __tracebackhide__ = True

@@ -3,8 +3,9 @@
 import numpy as np
 
 from .. import backprop, ops
+from ..arguments import int_pair as _pair
 from ..gradcheck import numerical_gradient
-from .core import (Case, CheckFailed, Mistake, _batch_sum_mistakes, _call_student, _difference, _pair, _report_gradcheck,
+from .core import (Case, CheckFailed, Mistake, _batch_sum_mistakes, _call_student, _difference, _report_gradcheck,
                    _rng, _run_cases, _same_as, _variant_outputs)
 from .convolution import _conv_cases, _conv_shape_mistakes
 

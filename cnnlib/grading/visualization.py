@@ -2,8 +2,9 @@
 
 import numpy as np
 
+from ..arguments import int_pair as _pair
 from . import wire
-from .core import Case, CheckFailed, Mistake, _call_student, _difference, _pair, _rng, _run_cases, _same_as
+from .core import Case, CheckFailed, Mistake, _call_student, _difference, _rng, _run_cases, _same_as
 
 
 def _keras_layer_rows(layers, input_shape):
