@@ -125,7 +125,9 @@ def study(seeds=SEEDS):
 
 
 def machine_spread(rows):
-    """{(library, model): largest |accuracy on 1 thread - on 2 threads| over the seeds}: what another machine may change."""
+    """{(library, model): largest |accuracy on 1 thread - on 2 threads| over the seeds}.
+
+    That is how far another machine's arithmetic may move an accuracy."""
     by_key = {}
     for name, library, _, threads, accs, *_ in rows:
         by_key.setdefault((library, name), {})[threads] = accs

@@ -159,7 +159,8 @@ def write_results(seeds, study, table, machine, times):
     lines += ["", f"Test accuracy min / median / max: {min(test):.1%} / {statistics.median(test):.1%} / "
                   f"{max(test):.1%}; validation {min(val):.1%} / {statistics.median(val):.1%} / {max(val):.1%}.", "",
               f"**Recipes at the grader's seed** ({N.GRADER_SEED}):", "",
-              "| epochs | batch | learning rate | validation | test | validation - test |", "|---:|---:|---:|---:|---:|---:|"]
+              "| epochs | batch | learning rate | validation | test | validation - test |",
+              "|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {e} | {b} | {r} | {v:.1%} | {t:.1%} | {100 * (v - t):+.1f} |" for e, b, r, v, t in table]
     gaps = [v - t for *_, v, t in table if v > 0.5]
     lines += ["", f"Validation minus test over the recipes that learn (validation above 50%): "

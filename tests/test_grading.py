@@ -120,7 +120,7 @@ def test_unknown_suite_is_refused():
 
 
 def test_cases_cover_the_geometry_the_issue_asks_for():
-    cases = convolution._conv_cases("hidden")
+    cases = convolution.conv_cases("hidden")
     x_shapes = [c.args["x"].shape for c in cases]
     w_shapes = [c.args["w"].shape for c in cases]
     assert any(h != w for _, h, w, _ in x_shapes)
@@ -130,9 +130,9 @@ def test_cases_cover_the_geometry_the_issue_asks_for():
     assert {1, 2, 3} <= {s for pair in strides for s in pair} and any(a != b for a, b in strides)
     paddings = [core._pair(c.args["padding"]) for c in cases]
     assert {0, 1, 2} <= {p for pair in paddings for p in pair} and any(a != b for a, b in paddings)
-    public = convolution._conv_cases("public")
+    public = convolution.conv_cases("public")
     assert len(public) < len(cases)
-    np.testing.assert_array_equal(public[0].args["x"], convolution._conv_cases("public")[0].args["x"])
+    np.testing.assert_array_equal(public[0].args["x"], convolution.conv_cases("public")[0].args["x"])
 
 
 def test_failure_message_shows_case_index_and_values():
@@ -145,7 +145,7 @@ def test_failure_message_shows_case_index_and_values():
     count = len(convolution._dilated_conv_cases("public"))
     assert f"conv2d is wrong on case 1 of {count}" in message
     assert "x.shape=(2, 5, 6, 1), w.shape=(3, 3, 1, 2)" in message
-    case = convolution._conv_cases("public")[0].args
+    case = convolution.conv_cases("public")[0].args
     expected = ops.conv2d(case["x"], case["w"], case["b"])[0, 1, 2, 0]
     assert f"the output[0, 1, 2, 0] = {expected + 0.5:.8g}, expected {expected:.8g}" in message
     assert "(1 of 48 entries differ)" in message
@@ -263,7 +263,8 @@ def test_pool_backward_mistakes_are_named(wrong, diagnosis):
 
 def test_max_pool_variants_differ_from_the_reference_on_tied_cases():
     """The tie cases really contain ties, so 'all tied maxima' cannot pass by luck."""
-    cases = pooling_backprop._with_dout(pooling_backprop._pool_cases("public", ("max",), seed=7, ties=True), ops.pool2d, 8)
+    pools = pooling_backprop._pool_cases("public", ("max",), seed=7, ties=True)
+    cases = pooling_backprop._with_dout(pools, ops.pool2d, 8)
     for rule in ("all_ties", "last"):
         assert any(not np.allclose(pooling_backprop._max_pool_backward_variant(
             c.args["dout"], c.args["x"], c.args["pool_size"], c.args["stride"], rule),
@@ -306,7 +307,8 @@ def test_batch_summation_mistakes_are_named_as_a_family():
     for change, diagnosis in [
         (first_example_dw, "dw is not summed over the batch: it holds only one example's gradient"),
         (lambda dout, x, w, s, p, dx, dw, db: (dx, dw * len(x), db), "dw is the batch's sum times a constant"),
-        (lambda dout, x, w, s, p, dx, dw, db: (dx, dw, dout.mean(axis=(0, 1, 2))), "db is the batch's sum times a constant"),
+        (lambda dout, x, w, s, p, dx, dw, db: (dx, dw, dout.mean(axis=(0, 1, 2))),
+         "db is the batch's sum times a constant"),
         (lambda dout, x, w, s, p, dx, dw, db: (dx, dw, dout[0].sum(axis=(0, 1))),
          "db is not summed over the batch: it holds only one example's gradient"),
     ]:
@@ -944,7 +946,8 @@ def test_an_epsilon_inside_the_log_and_the_log_of_zero_are_named():
 
 def test_a_one_axis_shape_given_as_an_int_is_named(a4):
     def layer_table(layers, input_shape):
-        return [(shape[0] if len(shape) == 1 else shape, params) for shape, params in a4["layer_table"](layers, input_shape)]
+        rows = a4["layer_table"](layers, input_shape)
+        return [(shape[0] if len(shape) == 1 else shape, params) for shape, params in rows]
 
     message = failure(grading.check_layer_table, layer_table, layers=a4["LENET5"], input_shape=(32, 32, 1))
     assert "gives the output shape as the int 120" in message and "write (120,)" in message
@@ -1121,7 +1124,8 @@ def test_assignment_6_states_the_graders_tiers_and_budget():
 def test_a6_train_may_update_the_given_arrays_in_place(capsys):
     """Students often write params[name] -= ...; the check compares with copies, so that costs nothing."""
     ns = a6_functions([("            params = {name: params[name] - learning_rate * grads[name] for name in params}",
-                        "            for name in params:\n                params[name] -= learning_rate * grads[name]")])
+                        "            for name in params:\n"
+                        "                params[name] -= learning_rate * grads[name]")])
     grading.check_train(ns["train"])
     assert "train: all" in capsys.readouterr().out
 

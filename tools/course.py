@@ -138,7 +138,7 @@ def read_fixture(path):
     """Read a fixture file (tests/fixtures/README.md describes the format)."""
     path = Path(path)
     fixture = Fixture(name=path.stem, mistake="")
-    current = None
+    current = last = None
     lines = []
     for line in path.read_text().splitlines(keepends=True):
         header = re.match(r"^# %% (\S+)\s*$", line)
@@ -150,10 +150,17 @@ def read_fixture(path):
             lines.append(line)
         else:
             key = re.match(r"^# (mistake|expect|fails): (.*)$", line)
+            more = re.match(r"^#   +(\S.*)$", line)   # an indented comment line continues the line above
             if key and key.group(1) == "mistake":
-                fixture.mistake = key.group(2).strip()
+                fixture.mistake, last = key.group(2).strip(), "mistake"
             elif key:
                 getattr(fixture, key.group(1)).append(key.group(2).strip())
+                last = key.group(1)
+            elif more and last == "mistake":
+                fixture.mistake += " " + more.group(1).strip()
+            elif more and last:
+                values = getattr(fixture, last)
+                values[-1] += " " + more.group(1).strip()
     if current:
         fixture.cells[current] = "".join(lines).strip("\n") + "\n"
     if not fixture.cells or not fixture.expect or not fixture.fails:

@@ -19,8 +19,8 @@ import numpy as np
 
 from .. import backprop, blocks, ops
 from ..gradcheck import numerical_gradient
-from .core import (Case, CheckFailed, Mistake, _Family, _as_array, _batch_sum_mistakes, _call_student, _describe_difference,
-                   _difference, _report_gradcheck, _rng, _run_cases)
+from .core import (Case, CheckFailed, Mistake, MistakeFamily, as_array, batch_sum_mistakes, call_student,
+                   describe_difference, measure_difference, report_gradcheck, run_cases, suite_rng)
 
 # (x shape, momentum, epsilon). Images and flat features, a batch of one, a single channel, odd sizes.
 _BN_PUBLIC = [((4, 3, 5, 2), 0.9, 1e-3), ((6, 4), 0.8, 1e-5), ((1, 3, 3, 4), 0.9, 0.01), ((3, 2, 7, 1), 0.99, 1e-3)]
@@ -36,7 +36,7 @@ def _bn_arrays(rng, shape):
 
 
 def _bn_cases(suite, training, seed):
-    rng = _rng(seed, suite)
+    rng = suite_rng(seed, suite)
     table = _BN_PUBLIC if suite == "public" else _BN_PUBLIC + _BN_HIDDEN
     return [Case({**_bn_arrays(rng, shape), "training": training, "momentum": momentum, "epsilon": epsilon},
                  "training mode" if training else "inference mode")
@@ -122,9 +122,9 @@ def _forward_family():
                         yield components, {"moving_mean": update(moving[0], mean, m),
                                            "moving_var": update(moving[1], stat, m)}
 
-    return _Family(build, {"statistics": "batch", "axes": PER_CHANNEL, "ddof": 0, "epsilon": "inside the square root",
-                           "affine": "gamma * xhat + beta", "rule": "momentum * old + (1 - momentum) * batch",
-                           "kind": "variance"})
+    return MistakeFamily(build, {"statistics": "batch", "axes": PER_CHANNEL, "ddof": 0,
+                                 "epsilon": "inside the square root", "affine": "gamma * xhat + beta",
+                                 "rule": "momentum * old + (1 - momentum) * batch", "kind": "variance"})
 
 
 def _output_mistakes(family, training):
@@ -218,7 +218,7 @@ def check_batch_norm_training(batch_norm, suite="public", allow_reference=False)
     __tracebackhide__ = True
     family = _forward_family()
     mistakes = _output_mistakes(family, training=True) + _moving_mistakes(family)
-    _run_cases("batch_norm", batch_norm, _bn_cases(suite, True, seed=50), ops.batch_norm, mistakes,
+    run_cases("batch_norm", batch_norm, _bn_cases(suite, True, seed=50), ops.batch_norm, mistakes,
                outputs=("out", "moving_mean", "moving_var"), allow_reference=allow_reference,
                validate=_returns_three("batch_norm"))
 
@@ -237,7 +237,7 @@ def check_batch_norm_inference(batch_norm, suite="public", allow_reference=False
         Mistake(changed, lambda case, got: got.shape == case.args["moving_mean"].shape, "moving_mean"),
         Mistake(changed, lambda case, got: got.shape == case.args["moving_var"].shape, "moving_var"),
     ]
-    _run_cases("batch_norm", batch_norm, _bn_cases(suite, False, seed=51), ops.batch_norm, mistakes,
+    run_cases("batch_norm", batch_norm, _bn_cases(suite, False, seed=51), ops.batch_norm, mistakes,
                outputs=("out", "moving_mean", "moving_var"), allow_reference=allow_reference,
                validate=_returns_three("batch_norm"))
 
@@ -293,13 +293,13 @@ def _backward_family():
                     dx = scale * (dout - terms[0] * term_mean - terms[1] * term_var)
                     yield {**common, "gamma": gamma_used, "terms": terms, "factor": factor}, {"dx": dx}
 
-    return _Family(build, {"statistics": "forward's", "axes": PER_CHANNEL, "ddof": 0,
+    return MistakeFamily(build, {"statistics": "forward's", "axes": PER_CHANNEL, "ddof": 0,
                            "epsilon": "inside the square root", "gamma": True, "factor": "1", "reduce": "sum",
                            "dgamma of": "xhat"})
 
 
 def _bn_backward_cases(suite, seed=52):
-    rng = _rng(seed, suite)
+    rng = suite_rng(seed, suite)
     cases = []
     for case in _bn_cases(suite, True, seed) + _bn_cases(suite, False, seed + 1)[::2]:
         args = {k: v for k, v in case.args.items() if k not in ("beta", "momentum")}
@@ -308,7 +308,9 @@ def _bn_backward_cases(suite, seed=52):
 
 
 def check_batch_norm_backward(batch_norm_backward, suite="public", allow_reference=False):
-    """Check ``batch_norm_backward(dout, x, gamma, moving_mean, moving_var, training, epsilon)`` -> ``(dx, dgamma, dbeta)``.
+    """Check ``batch_norm_backward(dout, x, gamma, moving_mean, moving_var, training, epsilon)``.
+
+    It returns ``(dx, dgamma, dbeta)``.
 
     Training-mode cases (the batch's statistics, whose mean and variance terms
     enter dx) and inference-mode cases (the moving statistics, constants), then
@@ -375,13 +377,13 @@ def check_batch_norm_backward(batch_norm_backward, suite="public", allow_referen
                        family.differs("reduce")),
         family.mistake("dbeta is a mean: beta is added to every value, so dbeta = sum of dout per channel",
                        "dbeta", family.differs("reduce")),
-        *_batch_sum_mistakes("dgamma", per_example("dgamma"), "dgamma"),
-        *_batch_sum_mistakes("dbeta", per_example("dbeta"), "dbeta"),
+        *batch_sum_mistakes("dgamma", per_example("dgamma"), "dgamma"),
+        *batch_sum_mistakes("dbeta", per_example("dbeta"), "dbeta"),
         *[Mistake("dgamma and dbeta hold one value per channel, shape (C,)",
                   lambda case, got: got.shape != case.args["gamma"].shape, output) for output in ("dgamma", "dbeta")],
         Mistake("dx must have x's shape", lambda case, got: got.shape != case.args["x"].shape, "dx"),
     ]
-    _run_cases("batch_norm_backward", batch_norm_backward, _bn_backward_cases(suite), backprop.batch_norm_backward,
+    run_cases("batch_norm_backward", batch_norm_backward, _bn_backward_cases(suite), backprop.batch_norm_backward,
                mistakes, outputs=("dx", "dgamma", "dbeta"), allow_reference=allow_reference)
     _gradient_check_batch_norm(batch_norm_backward, allow_reference)
 
@@ -393,15 +395,15 @@ def _gradient_check_batch_norm(fn, allow_reference):
     dout = rng.normal(size=a["x"].shape)
     args = {"dout": dout, "x": a["x"], "gamma": a["gamma"], "moving_mean": a["moving_mean"],
             "moving_var": a["moving_var"], "training": True, "epsilon": 1e-3}
-    got = _call_student("batch_norm_backward", fn, Case(args, "gradient check"), allow_reference)
+    got = call_student("batch_norm_backward", fn, Case(args, "gradient check"), allow_reference)
     if not isinstance(got, (tuple, list)) or len(got) != 3:
         raise CheckFailed("batch_norm_backward must return (dx, dgamma, dbeta)")
 
     def out(x, gamma):
         return ops.batch_norm(x, gamma, a["beta"], a["moving_mean"], a["moving_var"], True, 0.9, 1e-3)[0]
-    _report_gradcheck("batch_norm_backward", "dx", got[0],
+    report_gradcheck("batch_norm_backward", "dx", got[0],
                       numerical_gradient(lambda v: out(v, a["gamma"]), a["x"].copy(), dout=dout))
-    _report_gradcheck("batch_norm_backward", "dgamma", got[1],
+    report_gradcheck("batch_norm_backward", "dgamma", got[1],
                       numerical_gradient(lambda v: out(a["x"], v), a["gamma"].copy(), dout=dout))
 
 
@@ -418,7 +420,7 @@ _BLOCK_HIDDEN = [((1, 6, 5, 4), 2, None, 1), ((2, 7, 5, 2), 3, 2, 2), ((3, 3, 3,
 
 
 def _block_cases(suite, seed, with_dout=False):
-    rng = _rng(seed, suite)
+    rng = suite_rng(seed, suite)
     table = _BLOCK_PUBLIC if suite == "public" else _BLOCK_PUBLIC + _BLOCK_HIDDEN
     cases = []
     for shape, hidden, out, stride in table:
@@ -467,7 +469,7 @@ def _block_forward_family():
                 yield ({"stride": stride_use, "inner relu": inner, "shortcut": shortcut, "final": final},
                        {None: out})
 
-    return _Family(build, {"stride": "both", "inner relu": True, "shortcut": "correct",
+    return MistakeFamily(build, {"stride": "both", "inner relu": True, "shortcut": "correct",
                            "final": "relu after the add"})
 
 
@@ -501,7 +503,7 @@ def check_residual_block(residual_block, suite="public", allow_reference=False):
         Mistake("the output has the wrong shape: (N, ceil(H / stride), ceil(W / stride), F), F the channels of w2",
                 lambda case, got: got.shape != blocks.residual_block(**case.copy_args()).shape),
     ]
-    _run_cases("residual_block", residual_block, _block_cases(suite, seed=60), blocks.residual_block, mistakes,
+    run_cases("residual_block", residual_block, _block_cases(suite, seed=60), blocks.residual_block, mistakes,
                allow_reference=allow_reference)
 
 
@@ -552,7 +554,7 @@ def _block_backward_family():
             yield ({"final mask": final, "inner mask": inner, "branch": branch, "shortcut": shortcut},
                    dict(zip(_BLOCK_GRADS, grads)))
 
-    return _Family(build, {"final mask": "both", "inner mask": True, "branch": 1, "shortcut": 1})
+    return MistakeFamily(build, {"final mask": "both", "inner mask": True, "branch": 1, "shortcut": 1})
 
 
 def check_residual_block_backward(residual_block_backward, suite="public", allow_reference=False):
@@ -594,7 +596,7 @@ def check_residual_block_backward(residual_block_backward, suite="public", allow
                 lambda case, got: got.shape != case.args["x"].shape, "dx"),
     ]
     for i, name in enumerate(_BLOCK_GRADS[1:], 1):
-        mistakes += _batch_sum_mistakes(name, per_example(i), name)
+        mistakes += batch_sum_mistakes(name, per_example(i), name)
     _run_cases_with_optional("residual_block_backward", residual_block_backward,
                              _block_cases(suite, seed=61, with_dout=True), blocks.residual_block_backward,
                              mistakes, _BLOCK_GRADS, allow_reference)
@@ -602,12 +604,12 @@ def check_residual_block_backward(residual_block_backward, suite="public", allow
 
 
 def _run_cases_with_optional(name, fn, cases, reference, mistakes, outputs, allow_reference):
-    """:func:`cnnlib.grading.core._run_cases` for a tuple result whose parts may be None by design
+    """:func:`cnnlib.grading.core.run_cases` for a tuple result whose parts may be None by design
     (dw_proj without a projection): a part must be None exactly when the reference's is."""
     __tracebackhide__ = True
     for number, case in enumerate(cases, 1):
         expected = reference(**case.copy_args())
-        got = _call_student(name, fn, case, allow_reference)
+        got = call_student(name, fn, case, allow_reference)
         if not isinstance(got, (tuple, list)) or len(got) != len(outputs):
             count = len(got) if isinstance(got, (tuple, list)) else "one value"
             raise CheckFailed(f"{name} must return a tuple {tuple(outputs)}, got {count}: "
@@ -623,10 +625,10 @@ def _run_cases_with_optional(name, fn, cases, reference, mistakes, outputs, allo
                     lines.append(f"  {label} is None, expected an array of shape {np.shape(want)}")
                     diagnoses.append(f"the block has a projection (w_proj is given): return its gradient as {label}")
                 continue
-            arr, why = _as_array(part, label)
-            diff = None if why else _difference(want, arr)
+            arr, why = as_array(part, label)
+            diff = None if why else measure_difference(want, arr)
             if why or diff:
-                lines.append(f"  {why or _describe_difference(label, diff)}")
+                lines.append(f"  {why or describe_difference(label, diff)}")
                 diagnoses += [m.description for m in mistakes if not why and m.output == label
                               and m.explains(case, arr)][:1]
         if lines:
@@ -645,12 +647,12 @@ def _gradient_check_block(fn, allow_reference):
          "w2": rng.normal(size=(1, 1, 3, 4)), "b2": rng.normal(size=4), "w_proj": rng.normal(size=(1, 1, 2, 4)),
          "stride": 2}
     dout = rng.normal(size=blocks.residual_block(**a).shape)
-    got = _call_student("residual_block_backward", fn, Case({"dout": dout, **a}, "gradient check"), allow_reference)
+    got = call_student("residual_block_backward", fn, Case({"dout": dout, **a}, "gradient check"), allow_reference)
     if not isinstance(got, (tuple, list)) or len(got) != 6:
         raise CheckFailed("residual_block_backward must return (dx, dw1, db1, dw2, db2, dw_proj)")
     for label, key, part in (("dx", "x", got[0]), ("dw1", "w1", got[1]), ("dw2", "w2", got[3]),
                              ("dw_proj", "w_proj", got[5])):
         def forward(v, key=key):
             return blocks.residual_block(**{**a, key: v})
-        _report_gradcheck("residual_block_backward", label, part,
+        report_gradcheck("residual_block_backward", label, part,
                           numerical_gradient(forward, a[key].copy(), dout=dout))

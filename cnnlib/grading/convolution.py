@@ -4,12 +4,12 @@ import numpy as np
 
 from .. import ops, shapes
 from ..arguments import int_pair as _pair
-from .core import (Case, CheckFailed, Mistake, _as_array, _describe_difference, _difference, _rng,
-                   _run_cases, _same_as)
+from .core import (Case, CheckFailed, Mistake, as_array, describe_difference, measure_difference, suite_rng,
+                   run_cases, same_as)
 
 
 def _zero_pad_cases(suite):
-    rng = _rng(1, suite)
+    rng = suite_rng(1, suite)
     # pad an int and a pair (ph, pw), in both suites: the public cases show every form the hidden ones use.
     shapes_pads = [((1, 3, 4, 1), 1), ((2, 4, 3, 3), 2), ((2, 5, 4, 1), (1, 2)), ((1, 3, 3, 4), (2, 0))]
     if suite == "hidden":
@@ -36,16 +36,16 @@ def check_zero_pad(zero_pad, suite="public", allow_reference=False):
 
     mistakes = [
         Mistake("every axis is padded, the batch and channel axes too: pad only height "
-                "and width (axes 1 and 2 of NHWC)", _same_as(lambda x, pad: padded(x, pad, (0, 1, 2, 3)))),
+                "and width (axes 1 and 2 of NHWC)", same_as(lambda x, pad: padded(x, pad, (0, 1, 2, 3)))),
         Mistake("the batch axis is padded as well: pad only height and width (axes 1 and 2)",
-                _same_as(lambda x, pad: padded(x, pad, (0, 1, 2)))),
+                same_as(lambda x, pad: padded(x, pad, (0, 1, 2)))),
         Mistake("the channel axis is padded as well: pad only height and width (axes 1 and 2)",
-                _same_as(lambda x, pad: padded(x, pad, (1, 2, 3)))),
+                same_as(lambda x, pad: padded(x, pad, (1, 2, 3)))),
         Mistake("only the top and left (or only the bottom and right) are padded: pad both sides",
                 lambda case, got: got.shape[1:3] == tuple(
                     n + p for n, p in zip(case.args["x"].shape[1:3], _pair(case.args["pad"])))),
         Mistake("height and width paddings are swapped: (ph, pw) means ph rows, pw columns",
-                _same_as(lambda x, pad: padded(x, _pair(pad)[::-1], (1, 2)))),
+                same_as(lambda x, pad: padded(x, _pair(pad)[::-1], (1, 2)))),
     ]
     def explain(kind, message, case):
         if not np.isscalar(case.args["pad"]):
@@ -53,7 +53,7 @@ def check_zero_pad(zero_pad, suite="public", allow_reference=False):
                     "handle both forms (np.isscalar(pad) tells them apart)")
         return None
 
-    _run_cases("zero_pad", zero_pad, _zero_pad_cases(suite), ops.zero_pad, mistakes,
+    run_cases("zero_pad", zero_pad, _zero_pad_cases(suite), ops.zero_pad, mistakes,
                allow_reference=allow_reference, explain=explain)
 
 
@@ -62,7 +62,7 @@ def _conv_size_cases(suite):
     cases = [(7, 3, 0, 1, 1), (7, 3, 0, 2, 1), (227, 11, 0, 4, 1), (5, 3, 1, 1, 1),
              (8, 3, 1, 2, 1), (10, 3, 0, 3, 1), (9, 3, 0, 1, 2)]
     if suite == "hidden":
-        rng = _rng(2, suite)
+        rng = suite_rng(2, suite)
         while len(cases) < 30:
             n, k = int(rng.integers(4, 40)), int(rng.integers(1, 8))
             p, s, d = int(rng.integers(0, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 4))
@@ -88,7 +88,7 @@ def check_conv_output_size(conv_output_size, suite="public", allow_reference=Fal
         return None
 
     def formula(fn):
-        return _same_as(lambda n, k, padding, stride, dilation: fn(n, k, padding, stride, dilation))
+        return same_as(lambda n, k, padding, stride, dilation: fn(n, k, padding, stride, dilation))
 
     mistakes = [
         Mistake("the '+ 1' is missing: there is one more position than steps",
@@ -110,13 +110,13 @@ def check_conv_output_size(conv_output_size, suite="public", allow_reference=Fal
     def reference(n, k, padding, stride, dilation):
         return shapes.conv_output_size(n, k, padding=padding, stride=stride, dilation=dilation)
 
-    _run_cases("conv_output_size", conv_output_size, _conv_size_cases(suite), reference, mistakes,
+    run_cases("conv_output_size", conv_output_size, _conv_size_cases(suite), reference, mistakes,
                allow_reference=allow_reference, validate=must_be_int)
 
 
 def _single_step_cases(suite):
     """Windows (kh, kw, c_in), a 1x1 one among them; b of shape (1, 1, 1) or a NumPy scalar (as conv2d passes b[f])."""
-    rng = _rng(3, suite)
+    rng = suite_rng(3, suite)
     sizes = [((3, 3, 1), True), ((2, 4, 3), True), ((5, 3, 2), False), ((1, 1, 4), True)]
     if suite == "hidden":
         sizes += [((4, 2, 5), False), ((3, 5, 1), True), ((1, 1, 2), False), ((2, 2, 3), True)]
@@ -155,16 +155,16 @@ def check_conv_single_step(conv_single_step, suite="public", allow_reference=Fal
                 "(conv2d stores the result in one entry of its output, which needs a single number)",
                 broadcast_by_bias),
         Mistake("the bias is added to every product (np.sum(a_slice * w + b)): add it once, "
-                "after the sum", _same_as(lambda a_slice, w, b: np.sum(a_slice * w) + _bias_value(b) * a_slice.size)),
+                "after the sum", same_as(lambda a_slice, w, b: np.sum(a_slice * w) + _bias_value(b) * a_slice.size)),
         Mistake("the bias is missing: add b after the sum",
-                _same_as(lambda a_slice, w, b: np.sum(a_slice * w))),
+                same_as(lambda a_slice, w, b: np.sum(a_slice * w))),
         Mistake("the products are not summed: return one number, np.sum(a_slice * w) + b",
                 lambda case, got: got.shape == case.args["a_slice"].shape),
         Mistake("the products are summed over only some axes: sum over all three (kh, kw, c_in)",
                 lambda case, got: 0 < got.ndim < 3 or (got.ndim == 3 and got.shape != case.args["a_slice"].shape)),
         Mistake("the kernel is flipped: the window and the kernel are multiplied position by "
                 "position, unflipped (cross-correlation)",
-                _same_as(lambda a_slice, w, b: np.sum(a_slice * w[::-1, ::-1]) + _bias_value(b))),
+                same_as(lambda a_slice, w, b: np.sum(a_slice * w[::-1, ::-1]) + _bias_value(b))),
     ]
 
     def explain(kind, message, case):
@@ -179,7 +179,7 @@ def check_conv_single_step(conv_single_step, suite="public", allow_reference=Fal
     def reference(a_slice, w, b):
         return ops.conv_single_step(a_slice, w, b)
 
-    _run_cases("conv_single_step", conv_single_step, _single_step_cases(suite), reference,
+    run_cases("conv_single_step", conv_single_step, _single_step_cases(suite), reference,
                mistakes, allow_reference=allow_reference, explain=explain)
 
 
@@ -215,8 +215,8 @@ _DILATED_HIDDEN = [
 ]
 
 
-def _conv_cases(suite, seed=4):
-    rng = _rng(seed, suite)
+def conv_cases(suite, seed=4):
+    rng = suite_rng(seed, suite)
     table = _CONV_PUBLIC if suite == "public" else _CONV_PUBLIC + _CONV_HIDDEN
     cases = []
     for n, h, w, c, kh, kw, f, stride, padding in table:
@@ -226,9 +226,9 @@ def _conv_cases(suite, seed=4):
 
 
 def _dilated_conv_cases(suite, seed=4):
-    """:func:`_conv_cases` (dilation 1) followed by cases with a dilation and with b=None."""
-    cases = [Case({**case.args, "dilation": 1}) for case in _conv_cases(suite, seed)]
-    rng = _rng(seed + 100, suite)
+    """:func:`conv_cases` (dilation 1) followed by cases with a dilation and with b=None."""
+    cases = [Case({**case.args, "dilation": 1}) for case in conv_cases(suite, seed)]
+    rng = suite_rng(seed + 100, suite)
     table = _DILATED_PUBLIC if suite == "public" else _DILATED_PUBLIC + _DILATED_HIDDEN
     for n, h, w, c, kh, kw, f, stride, padding, dilation, with_bias in table:
         cases.append(Case({"x": rng.normal(size=(n, h, w, c)), "w": rng.normal(size=(kh, kw, c, f)),
@@ -237,7 +237,7 @@ def _dilated_conv_cases(suite, seed=4):
     return cases
 
 
-def _conv_shape_mistakes(x, pad_name="padding"):
+def conv_shape_mistakes(x, pad_name="padding"):
     """Mistakes recognised from the output's shape alone (conv2d and pool2d)."""
     def off_by_one(case, got):
         expected = _expected_shape(case)
@@ -282,7 +282,7 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
         """The reference with some arguments replaced: a value, or a function of the case's arguments."""
         def wrong(**a):
             return ref(**{**a, **{k: (v(a) if callable(v) else v) for k, v in changes.items()}})
-        return _same_as(wrong)
+        return same_as(wrong)
 
     def stride_pair(fn):
         return changed(stride=lambda a: fn(_pair(a["stride"])))
@@ -300,7 +300,7 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
         if _pair(a["dilation"]) == (1, 1):
             return False
         rows, cols = _expected_shape(case)[1:3]
-        return _difference(ref(**{**a, "dilation": 1})[:, :rows, :cols], got) is None
+        return measure_difference(ref(**{**a, "dilation": 1})[:, :rows, :cols], got) is None
 
     mistakes = [
         Mistake("the kernel is flipped: that is a convolution; CNN layers compute "
@@ -321,7 +321,7 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
                 stride_pair(lambda s: (s[1], s[0]))),
         Mistake("the window starts at i instead of i * stride: the output has the right size "
                 "but the windows overlap as if the stride were 1",
-                _same_as(lambda **a: ref(**{**a, "stride": 1})[
+                same_as(lambda **a: ref(**{**a, "stride": 1})[
                     :, :_expected_rows(**a)[0], :_expected_rows(**a)[1]])),
         Mistake("the dilation is ignored: a kernel with dilation D reads every D-th pixel, so its window spans "
                 "D(K - 1) + 1 pixels and there are fewer outputs", dilation_pair(lambda d: (1, 1))),
@@ -336,7 +336,7 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
         Mistake("the padding is ignored: pad the input with P zeros on every side first", changed(padding=0)),
         Mistake("the vertical and horizontal paddings are swapped: padding=(ph, pw) means ph rows, pw columns",
                 changed(padding=lambda a: _pair(a["padding"])[::-1])),
-        *_conv_shape_mistakes("x"),
+        *conv_shape_mistakes("x"),
     ]
 
     def explain(kind, message, case):
@@ -351,7 +351,7 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
                     f"this case: handle the int and the pair form of each")
         return None
 
-    _run_cases("conv2d", conv2d, _dilated_conv_cases(suite), ref, mistakes, allow_reference=allow_reference,
+    run_cases("conv2d", conv2d, _dilated_conv_cases(suite), ref, mistakes, allow_reference=allow_reference,
                explain=explain)
 
 
@@ -373,19 +373,19 @@ def check_edge_image(edges, image, kernel):
     image = np.asarray(image, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
     expected = ops.conv2d(image[None, :, :, None], kernel[:, :, None, None])[0, :, :, 0]
-    got, why = _as_array(edges, "edges")
+    got, why = as_array(edges, "edges")
     if why:
         raise CheckFailed(why)
     got = got.reshape(got.shape[1:3]) if got.ndim == 4 and got.shape[0] == got.shape[3] == 1 else got
-    diff = _difference(expected, got, rtol=1e-6, atol=1e-6)
+    diff = measure_difference(expected, got, rtol=1e-6, atol=1e-6)
     if diff is None:
         print(f"edges: {got.shape} image agrees with the reference.")
         return
     hint = "apply your conv2d to image[None, :, :, None] with kernel[:, :, None, None], no padding"
-    if not diff["shape"] and _difference(ops.conv2d(image[None, :, :, None],
+    if not diff["shape"] and measure_difference(ops.conv2d(image[None, :, :, None],
                                                     kernel[::-1, ::-1, None, None])[0, :, :, 0], got) is None:
         hint = "the kernel is flipped: use it as it is (cross-correlation)"
-    raise CheckFailed(f"{_describe_difference('edges', diff)}\n  hint: {hint}")
+    raise CheckFailed(f"{describe_difference('edges', diff)}\n  hint: {hint}")
 
 
 def _edge_images(size=12):
@@ -411,7 +411,7 @@ def check_vertical_edge_kernel(kernel):
             tests (the message says which, and what the kernel finds instead).
     """
     __tracebackhide__ = True
-    got, why = _as_array(kernel, "vertical_edge_kernel")
+    got, why = as_array(kernel, "vertical_edge_kernel")
     if why:
         raise CheckFailed(why)
     if got.shape != (3, 3):

@@ -1,8 +1,8 @@
 """The machinery every check shares: cases, known mistakes, running the student's code, the report.
 
 A check builds :class:`Case` objects, a reference function and a list of
-:class:`Mistake` objects, and hands them to :func:`_run_cases`. That calls the
-student's function on each case through :func:`_call_student` (which notices
+:class:`Mistake` objects, and hands them to :func:`run_cases`. That calls the
+student's function on each case through :func:`call_student` (which notices
 calls into cnnlib, TensorFlow, PyTorch or SciPy's filters), compares the result
 with the reference, and on the first disagreement raises :class:`CheckFailed`
 naming the case, the first differing entry and the mistake that explains it.
@@ -114,18 +114,18 @@ class Mistake:
     output: str = None
 
 
-def _same_as(wrong):
+def same_as(wrong):
     """A test for :class:`Mistake`: the student's output equals ``wrong(**case.args)``."""
     def explains(case, got):
         try:
             value = np.asarray(wrong(**case.args), dtype=np.float64)
-        except Exception:  # the variant does not apply to this case
+        except Exception:  # noqa: BLE001 - any error means the variant does not apply to this case
             return False
-        return _difference(value, got) is None
+        return measure_difference(value, got) is None
     return explains
 
 
-def _variant_outputs(fn, index):
+def variant_outputs(fn, index):
     """``fn``'s result, or its ``index``-th part when it returns a tuple."""
     if index is None:
         return fn
@@ -225,6 +225,10 @@ def invoke(fn, args, name, allow_reference=False, forbid=REFERENCE_LIBRARIES):
         if library == "cnnlib" and frame.f_code.co_name in allowed:
             return
         module = frame.f_globals.get("__name__", "?")
+        # Name the function where students import it (cnnlib.viz.saliency_map, not cnnlib.viz.attribution...).
+        package = sys.modules.get(module.rpartition(".")[0])
+        if getattr(getattr(package, frame.f_code.co_name, None), "__code__", None) is frame.f_code:
+            module = package.__name__
         used.append((library, f"{module}.{frame.f_code.co_qualname}"))
 
     here = sys._getframe()   # the student's function is called from this frame
@@ -241,7 +245,7 @@ def invoke(fn, args, name, allow_reference=False, forbid=REFERENCE_LIBRARIES):
     return Outcome(result=result, used=used[0] if used else None)
 
 
-def _call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES, explain=None):
+def call_student(name, fn, case, allow_reference, forbid=REFERENCE_LIBRARIES, explain=None):
     """Call ``fn(**case.args)``; fail with the case when it raises or leans on a reference library.
 
     Calls into cnnlib's :data:`HELPERS` (other than the function being checked)
@@ -301,7 +305,7 @@ def _signature_diagnosis(name, kind, message, case):
     return None
 
 
-def _as_array(got, what):
+def as_array(got, what):
     """The student's result as a float64 array, or a message saying why it is not one."""
     if got is None:
         return None, f"{what} is None: did you forget a return statement?"
@@ -314,7 +318,7 @@ def _as_array(got, what):
     return arr.astype(np.float64), None
 
 
-def _difference(expected, got, rtol=RTOL, atol=ATOL):
+def measure_difference(expected, got, rtol=RTOL, atol=ATOL):
     """None when equal (to tolerance); otherwise a dict describing the first difference."""
     expected = np.asarray(expected, dtype=np.float64)
     got = np.asarray(got, dtype=np.float64)
@@ -329,7 +333,7 @@ def _difference(expected, got, rtol=RTOL, atol=ATOL):
             "count": len(bad), "size": expected.size}
 
 
-def _describe_difference(what, diff):
+def describe_difference(what, diff):
     if diff["shape"]:
         return f"{what} has shape {diff['got']}, expected {diff['expected']}"
     where = f"[{', '.join(map(str, diff['index']))}]" if diff["index"] else ""
@@ -337,7 +341,7 @@ def _describe_difference(what, diff):
             f"({diff['count']} of {diff['size']} entries differ)")
 
 
-def _run_cases(name, fn, cases, reference, mistakes, outputs=None, allow_reference=False,
+def run_cases(name, fn, cases, reference, mistakes, outputs=None, allow_reference=False,
                rtol=RTOL, atol=ATOL, forbid=None, validate=None, explain=None):
     """Run every case; raise :class:`CheckFailed` with a diagnosis at the first disagreement.
 
@@ -345,12 +349,12 @@ def _run_cases(name, fn, cases, reference, mistakes, outputs=None, allow_referen
     None means a single array. ``forbid``: the libraries the student's code may
     not call (default :data:`REFERENCE_LIBRARIES`). ``validate(got)`` may return a
     message that fails the case whatever the values (e.g. a float where an int is due).
-    ``explain``: passed to :func:`_call_student`, to name mistakes that make the function raise.
+    ``explain``: passed to :func:`call_student`, to name mistakes that make the function raise.
     """
     __tracebackhide__ = True
     for number, case in enumerate(cases, 1):
         expected = reference(**case.copy_args())
-        got = _call_student(name, fn, case, allow_reference, forbid or REFERENCE_LIBRARIES, explain)
+        got = call_student(name, fn, case, allow_reference, forbid or REFERENCE_LIBRARIES, explain)
         complaint = validate(got) if validate else None
         if complaint:
             raise CheckFailed(f"{complaint}\n  case: {case.describe()}")
@@ -364,13 +368,13 @@ def _run_cases(name, fn, cases, reference, mistakes, outputs=None, allow_referen
             expected_parts, got_parts, labels = list(expected), list(got), list(outputs)
         problems = []
         for label, part_expected, part_got in zip(labels, expected_parts, got_parts):
-            arr, why = _as_array(part_got, label)
+            arr, why = as_array(part_got, label)
             if why:
                 problems.append((label, why, None))
                 continue
-            diff = _difference(part_expected, arr, rtol, atol)
+            diff = measure_difference(part_expected, arr, rtol, atol)
             if diff:
-                problems.append((label, _describe_difference(label, diff), arr))
+                problems.append((label, describe_difference(label, diff), arr))
         if not problems:
             continue
         lines = [f"{name} is wrong on case {number} of {len(cases)}:", f"  case: {case.describe()}"]
@@ -391,15 +395,15 @@ def _run_cases(name, fn, cases, reference, mistakes, outputs=None, allow_referen
     print(f"{name}: all {len(cases)} cases agree with the reference.")
 
 
-def _rng(seed, suite):
+def suite_rng(seed, suite):
     if suite not in ("public", "hidden"):
         raise ValueError(f"suite must be 'public' or 'hidden', got {suite!r}")
     return np.random.default_rng(seed + (0 if suite == "public" else 1000))
 
 
-def _report_gradcheck(name, what, analytic, numeric):
+def report_gradcheck(name, what, analytic, numeric):
     __tracebackhide__ = True
-    arr, why = _as_array(analytic, what)
+    arr, why = as_array(analytic, what)
     if why or arr.shape != numeric.shape:
         raise CheckFailed(f"{name} gradient check: {why or f'{what} has shape {arr.shape}, expected {numeric.shape}'}")
     err = relative_error(arr, numeric)
@@ -447,7 +451,7 @@ def _example_weights(per_example, got, rtol=1e-7):
     return next((c for c in candidates if fits(c)), None)
 
 
-def _batch_sum_mistakes(what, per_example, output=None):
+def batch_sum_mistakes(what, per_example, output=None):
     """Mistakes of the family "``what`` is not the sum of every example's contribution".
 
     ``per_example(case)`` returns the contributions, shape (N, *shape of what).
@@ -502,7 +506,7 @@ def _batch_sum_mistakes(what, per_example, output=None):
 # the component that is wrong in the simplest combination reproducing the output.
 # ---------------------------------------------------------------------------
 
-class _Family:
+class MistakeFamily:
     """Variants of a reference built from named components; which of them reproduce an output.
 
     ``build(case)`` yields ``(components, outputs)`` pairs: ``components`` a dict
@@ -525,7 +529,7 @@ class _Family:
             found = []
             for components, outputs in self.build(case):
                 value = outputs.get(output)
-                if value is not None and np.shape(value) == np.shape(got) and _difference(value, got) is None:
+                if value is not None and np.shape(value) == np.shape(got) and measure_difference(value, got) is None:
                     found.append(components)
             wrong = [sum(c.get(k, v) != v for k, v in self.correct.items()) for c in found]
             self._cache = (key, [c for c, w in zip(found, wrong) if w == min(wrong)], None)

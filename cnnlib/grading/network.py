@@ -32,8 +32,8 @@ import math
 import numpy as np
 
 from .. import backprop, ops
-from .core import (DECIDED_BY_GRADER, Case, CheckFailed, Mistake, PartialCredit, Remote, _Family,
-                   _as_array, _call_student, _describe_difference, _difference, _rng, grading_run)
+from .core import (DECIDED_BY_GRADER, Case, CheckFailed, PartialCredit, Remote, MistakeFamily,
+                   as_array, call_student, describe_difference, measure_difference, suite_rng, grading_run)
 
 # The network every student builds: (name, shape) of each parameter, in order.
 IMAGE_SHAPE = (14, 14, 1)
@@ -264,7 +264,7 @@ def _read_params(got, what, fn_name):
                           f"keys {names}, got keys {sorted(map(str, got))}")
     out = {}
     for name, shape in PARAMETERS:
-        arr, why = _as_array(got[name], f"{what}[{name!r}]")
+        arr, why = as_array(got[name], f"{what}[{name!r}]")
         if why:
             raise CheckFailed(why)
         if arr.shape != shape:
@@ -286,7 +286,7 @@ def _random_params(rng):
 
 def _network_cases(suite, seed):
     """(params, x) cases: a batch of one and larger batches, random images of the network's shape."""
-    rng = _rng(seed, suite)
+    rng = suite_rng(seed, suite)
     sizes = [1, 3] + ([2, 1, 5] if suite == "hidden" else [])
     return [Case({"params": _random_params(rng), "x": rng.random((n,) + IMAGE_SHAPE)},
                  "a batch of one image" if n == 1 else f"a batch of {n} images") for n in sizes]
@@ -295,12 +295,12 @@ def _network_cases(suite, seed):
 def _call_forward(forward, case, allow_reference):
     """The student's ``(scores, cache)``: scores as an (N, 10) array; CheckFailed when the form is wrong."""
     __tracebackhide__ = True
-    got = _call_student("forward", forward, case, allow_reference)
+    got = call_student("forward", forward, case, allow_reference)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         count = f"{len(got)} values" if isinstance(got, (tuple, list)) else type(got).__name__
         raise CheckFailed(f"forward must return a pair (scores, cache), got {count}\n  case: {case.describe()}")
     out, cache = got
-    arr, why = _as_array(out, "scores")
+    arr, why = as_array(out, "scores")
     if why:
         raise CheckFailed(f"{why}\n  case: {case.describe()}")
     not_plain = _plain(cache)
@@ -324,7 +324,7 @@ def _forward_family():
                 continue
             yield choice, {None: out}
 
-    return _Family(build, {name: values[0] for name, values in components.items()})
+    return MistakeFamily(build, {name: values[0] for name, values in components.items()})
 
 
 FORWARD_MISTAKES = [
@@ -357,7 +357,7 @@ def check_network_forward(forward, suite="public", allow_reference=False):
     for number, case in enumerate(cases, 1):
         got, _ = _call_forward(forward, case, allow_reference)
         expected, _ = _forward(case.args["params"], case.args["x"])
-        diff = _difference(expected, got)
+        diff = measure_difference(expected, got)
         if diff:
             _fail("forward", number, len(cases), case, [("scores", diff, got)], mistakes, family_output=None)
     print(f"forward: all {len(cases)} cases agree with the network built from cnnlib's layers.")
@@ -369,7 +369,7 @@ def _fail(name, number, count, case, problems, mistakes, family_output="grads"):
     lines = [f"{name} is wrong on case {number} of {count}:", f"  case: {case.describe()}"]
     diagnoses = []
     for label, diff, got in problems:
-        lines.append(f"  {_describe_difference(label, diff)}")
+        lines.append(f"  {describe_difference(label, diff)}")
         output = None if family_output is None else label
         found = [m.description for m in mistakes if m.output == output and not diff["shape"] and m.explains(case, got)]
         diagnoses += found[:1]
@@ -393,7 +393,7 @@ def _backward_family():
             choice = dict(zip(components, values))
             yield choice, _backward(case.args["dscores"], case.args["params"], layers, **choice)
 
-    return _Family(build, {name: values[0] for name, values in components.items()})
+    return MistakeFamily(build, {name: values[0] for name, values in components.items()})
 
 
 BACKWARD_MISTAKES = [
@@ -409,7 +409,7 @@ BACKWARD_MISTAKES = [
 
 def _gradient_problems(grads, expected):
     return [(name, diff, grads[name]) for name, _ in PARAMETERS
-            if (diff := _difference(expected[name], grads[name])) is not None]
+            if (diff := measure_difference(expected[name], grads[name])) is not None]
 
 
 def check_network_backward(forward, backward, suite="public", allow_reference=False):
@@ -433,7 +433,7 @@ def check_network_backward(forward, backward, suite="public", allow_reference=Fa
     family = _backward_family()
     mistakes = [family.mistake(text, name, family.differs(component))
                 for component, text in BACKWARD_MISTAKES for name in ("w1", "b1")]
-    rng = _rng(71, suite)
+    rng = suite_rng(71, suite)
     cases = []
     for case in _network_cases(suite, seed=72):
         dscores = rng.normal(size=(len(case.args["x"]), CLASSES))
@@ -455,10 +455,10 @@ def _student_grads(forward, backward, case, allow_reference):
     forward_case = Case({"params": case.args["params"], "x": case.args["x"]}, case.note)
     out, cache = _call_forward(forward, forward_case, allow_reference)
     expected, _ = _forward(case.args["params"], case.args["x"])
-    if _difference(expected, out) is not None:
+    if measure_difference(expected, out) is not None:
         raise CheckFailed(f"forward's scores are wrong on this case, so backward cannot be checked: make the "
                           f"forward test pass first\n  case: {forward_case.describe()}")
-    got = _call_student("backward", backward, Case({"dscores": case.args["dscores"], "cache": cache}, case.note),
+    got = call_student("backward", backward, Case({"dscores": case.args["dscores"], "cache": cache}, case.note),
                         allow_reference, explain=_explain_backward_error)
     return _read_params(got, "grads", "backward")
 
@@ -484,7 +484,7 @@ def _check_cache_is_used(forward, backward, rng, allow_reference):
     _, cache = _call_forward(forward, Case({"params": params, "x": first}, "first batch"), allow_reference)
     _call_forward(forward, Case({"params": params, "x": second}, "second batch"), allow_reference)
     case = Case({"dscores": dscores, "cache": cache}, "the first batch's cache, after forward ran on a second batch")
-    got = _read_params(_call_student("backward", backward, case, allow_reference, explain=_explain_backward_error),
+    got = _read_params(call_student("backward", backward, case, allow_reference, explain=_explain_backward_error),
                        "grads", "backward")
     expected = _backward(dscores, params, _forward(params, first)[1])
     problems = _gradient_problems(got, expected)
@@ -493,7 +493,7 @@ def _check_cache_is_used(forward, backward, rng, allow_reference):
         return
     stale = _backward(dscores, params, _forward(params, second)[1])
     lines = ["backward is wrong when forward has run on another batch since the cache was made:",
-             f"  case: {case.describe()}"] + [f"  {_describe_difference(n, d)}" for n, d, _ in problems]
+             f"  case: {case.describe()}"] + [f"  {describe_difference(n, d)}" for n, d, _ in problems]
     if not _gradient_problems(got, stale):
         lines.append("  diagnosis: backward used the arrays of the latest forward call, not the cache it was given: "
                      "a cache kept in a global variable (or a layer object) is overwritten by the next forward "
@@ -551,7 +551,7 @@ def _gradient_check_network(forward, backward, rng, allow_reference):
 def _train_cases(suite):
     """Small trainings on real digits: a batch size that divides and one that leaves a smaller last batch."""
     (x_train, y_train), _ = load_small_digits()
-    rng = _rng(73, suite)
+    rng = suite_rng(73, suite)
     table = [(12, 5, 2, 0.1), (6, 6, 3, 0.05)]
     if suite == "hidden":
         table += [(10, 4, 2, 0.2), (7, 3, 1, 0.1), (8, 8, 2, 0.3)]
@@ -561,7 +561,8 @@ def _train_cases(suite):
         cases.append(Case({"params": init_params(int(rng.integers(1000))), "x": x_train[pick], "y": y_train[pick],
                            "epochs": epochs, "batch_size": batch_size, "learning_rate": rate,
                            "seed": int(rng.integers(1000))},
-                          f"{n} digits, batches of {batch_size}" + (", the last one smaller" if n % batch_size else "")))
+                          f"{n} digits, batches of {batch_size}"
+                          + (", the last one smaller" if n % batch_size else "")))
     return cases
 
 
@@ -572,7 +573,7 @@ def _read_training(got, case):
         count = f"{len(got)} values" if isinstance(got, (tuple, list)) else type(got).__name__
         raise CheckFailed(f"train must return a pair (params, losses), got {count}\n  case: {case.describe()}")
     params = _read_params(got[0], "params", "train")
-    losses, why = _as_array(got[1], "losses")
+    losses, why = as_array(got[1], "losses")
     if why:
         raise CheckFailed(f"{why}\n  case: {case.describe()}")
     return params, losses.reshape(-1)
@@ -592,17 +593,17 @@ def check_train(train, suite="public", allow_reference=False):
     __tracebackhide__ = True
     cases = _train_cases(suite)
     for number, case in enumerate(cases, 1):
-        got = _call_student("train", train, case, allow_reference)
+        got = call_student("train", train, case, allow_reference)
         params, losses = _read_training(got, case)
         want_params, want_losses = reference_train(**case.copy_args())
         problems = []
         if losses.shape != (len(want_losses),):
+            batches = math.ceil(len(case.args['x']) / case.args['batch_size'])
             problems.append(f"losses has {losses.size} entries, expected {len(want_losses)}: one per step "
-                            f"({case.args['epochs']} epochs of {math.ceil(len(case.args['x']) / case.args['batch_size'])} "
-                            f"batches)")
-        elif (diff := _difference(want_losses, losses, rtol=1e-6, atol=1e-9)) is not None:
-            problems.append(_describe_difference("losses", diff))
-        problems += [_describe_difference(f"params[{name!r}]", d) for name, d, _ in _gradient_problems_tol(
+                            f"({case.args['epochs']} epochs of {batches} batches)")
+        elif (diff := measure_difference(want_losses, losses, rtol=1e-6, atol=1e-9)) is not None:
+            problems.append(describe_difference("losses", diff))
+        problems += [describe_difference(f"params[{name!r}]", d) for name, d, _ in _gradient_problems_tol(
             params, want_params)]
         if not problems:
             continue
@@ -615,13 +616,13 @@ def check_train(train, suite="public", allow_reference=False):
 
 def _gradient_problems_tol(got, expected):
     return [(name, diff, got[name]) for name, _ in PARAMETERS
-            if (diff := _difference(expected[name], got[name], rtol=1e-6, atol=1e-9)) is not None]
+            if (diff := measure_difference(expected[name], got[name], rtol=1e-6, atol=1e-9)) is not None]
 
 
 def _training_diagnosis(case, params, losses):
     for mistake, description in TRAINING_MISTAKES.items():
         want_params, want_losses = reference_train(**case.copy_args(), mistake=mistake)
-        same_losses = np.shape(losses) == (len(want_losses),) and _difference(
+        same_losses = np.shape(losses) == (len(want_losses),) and measure_difference(
             want_losses, losses, rtol=1e-6, atol=1e-9) is None
         if same_losses and not _gradient_problems_tol(params, want_params):
             return description
@@ -655,7 +656,8 @@ def check_recipe(recipe, kind):
     for key, low, high in (("epochs", 1, limits["epochs"]), ("batch_size", MIN_BATCH, limits["batch_size"])):
         value = recipe.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-            raise CheckFailed(f"recipe[{key!r}] must be an int from {low} to {high} (the grader's budget), got {value!r}")
+            raise CheckFailed(f"recipe[{key!r}] must be an int from {low} to {high} (the grader's budget), "
+                              f"got {value!r}")
         clean[key] = int(value)
     rate = recipe.get("learning_rate")
     if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 < rate <= 10:
@@ -675,9 +677,9 @@ def _run_students_training(train, x, y, recipe, note):
     probe = Case({"params": init_params(GRADER_SEED), "x": x[:10], "y": y[:10], "epochs": 1,
                   "batch_size": MIN_BATCH, "learning_rate": recipe["learning_rate"], "seed": GRADER_SEED},
                  "a short run first, on 10 of the digits")
-    _call_student("train", train, probe, allow_reference=False)
+    call_student("train", train, probe, allow_reference=False)
     case = Case({"params": init_params(GRADER_SEED), "x": x, "y": y, **recipe, "seed": GRADER_SEED}, note)
-    got = _call_student("train", train, case, allow_reference=True)
+    got = call_student("train", train, case, allow_reference=True)
     return _read_training(got, case)
 
 

@@ -5,9 +5,9 @@ import numpy as np
 from .. import backprop, ops
 from ..arguments import int_pair as _pair
 from ..gradcheck import numerical_gradient
-from .core import (Case, CheckFailed, Mistake, _batch_sum_mistakes, _call_student, _difference, _report_gradcheck,
-                   _rng, _run_cases, _same_as, _variant_outputs)
-from .convolution import _conv_cases, _conv_shape_mistakes
+from .core import (Case, CheckFailed, Mistake, batch_sum_mistakes, call_student, measure_difference, report_gradcheck,
+                   suite_rng, run_cases, same_as, variant_outputs)
+from .convolution import conv_cases, conv_shape_mistakes
 
 
 # (N, H, W, C, pool_size, stride): H != W, overlapping windows, strides that do not divide.
@@ -16,7 +16,7 @@ _POOL_HIDDEN = [(3, 9, 7, 2, 3, 1), (2, 8, 5, 3, (3, 2), (2, 3)), (1, 5, 5, 4, 2
 
 
 def _pool_cases(suite, modes, seed=5, ties=False):
-    rng = _rng(seed, suite)
+    rng = suite_rng(seed, suite)
     table = _POOL_PUBLIC if suite == "public" else _POOL_PUBLIC + _POOL_HIDDEN
     cases = []
     for mode in modes:
@@ -47,7 +47,7 @@ def check_pool2d(pool2d, suite="public", allow_reference=False):
             args = {"pool_size": pool_size, "stride": stride, "mode": mode}
             args.update({k: (v(args) if callable(v) else v) for k, v in changes.items()})
             return ref(x, **args)
-        return _same_as(wrong)
+        return same_as(wrong)
 
     mistakes = [
         Mistake("max and average are swapped: mode='max' takes the largest value, 'avg' the mean",
@@ -55,7 +55,7 @@ def check_pool2d(pool2d, suite="public", allow_reference=False):
         Mistake("the window is summed instead of averaged: divide by the window's size",
                 variant(mode=lambda a: "sum" if a["mode"] == "avg" else "x")),
         Mistake("stride=None must mean 'the window size' (non-overlapping windows), not 1",
-                lambda case, got: case.args["stride"] is None and _same_as(
+                lambda case, got: case.args["stride"] is None and same_as(
                     lambda x, pool_size, stride, mode: ref(x, pool_size, 1, mode=mode))(case, got)),
         Mistake("the stride is ignored: the window must move S pixels between outputs",
                 variant(stride=1)),
@@ -63,9 +63,9 @@ def check_pool2d(pool2d, suite="public", allow_reference=False):
                 variant(pool_size=lambda a: _pair(a["pool_size"])[::-1])),
         Mistake("the channels are pooled together: pool each channel on its own (the output keeps C channels)",
                 lambda case, got: got.ndim == 3 or (got.ndim == 4 and got.shape[3] == 1 != case.args["x"].shape[3])),
-        *_conv_shape_mistakes("x"),
+        *conv_shape_mistakes("x"),
     ]
-    _run_cases("pool2d", pool2d, _pool_cases(suite, ("max", "avg")), ref, mistakes,
+    run_cases("pool2d", pool2d, _pool_cases(suite, ("max", "avg")), ref, mistakes,
                allow_reference=allow_reference)
 
 
@@ -124,7 +124,7 @@ def check_pool2d_backward(pool2d_backward, suite="public", allow_reference=False
     cases = _with_dout(cases, ops.pool2d, seed=8)
 
     def max_rule(rule):
-        return lambda case, got: case.args["mode"] == "max" and _same_as(
+        return lambda case, got: case.args["mode"] == "max" and same_as(
             lambda dout, x, pool_size, stride, mode: _max_pool_backward_variant(dout, x, pool_size, stride, rule))(
                 case, got)
 
@@ -133,7 +133,7 @@ def check_pool2d_backward(pool2d_backward, suite="public", allow_reference=False
 
     mistakes = [
         Mistake("max-pool backward sends the gradient to every position of the window: only "
-                "the position that held the maximum gets it", when("max", _same_as(
+                "the position that held the maximum gets it", when("max", same_as(
                     lambda dout, x, pool_size, stride, mode: ref(dout, x, pool_size, stride, mode="sum")))),
         Mistake("max-pool backward sends the gradient to all tied maxima: only the first "
                 "maximum (row-major order) gets it", max_rule("all_ties")),
@@ -142,10 +142,10 @@ def check_pool2d_backward(pool2d_backward, suite="public", allow_reference=False
         Mistake("overlapping windows overwrite each other's gradient (dx[...] = ...): add them up (+=)",
                 max_rule("overwrite")),
         Mistake("average-pool backward is not divided by the window size: each of the ph*pw "
-                "pixels gets dout / (ph*pw)", when("avg", _same_as(
+                "pixels gets dout / (ph*pw)", when("avg", same_as(
                     lambda dout, x, pool_size, stride, mode: ref(dout, x, pool_size, stride, mode="sum")))),
         Mistake("average-pool backward is treated like max pooling: the mean depends on every "
-                "pixel of the window equally", when("avg", _same_as(
+                "pixel of the window equally", when("avg", same_as(
                     lambda dout, x, pool_size, stride, mode: ref(dout, x, pool_size, stride, mode="max")))),
         Mistake("the stride is ignored: window (i, j) starts at row i*S, column j*S",
                 lambda case, got: case.args["stride"] not in (1, None) and got.shape == case.args["x"].shape
@@ -153,7 +153,7 @@ def check_pool2d_backward(pool2d_backward, suite="public", allow_reference=False
         Mistake("dx must have x's shape (N, H, W, C): one gradient per input pixel",
                 lambda case, got: got.shape != case.args["x"].shape),
     ]
-    _run_cases("pool2d_backward", pool2d_backward, cases, ref, mistakes, allow_reference=allow_reference)
+    run_cases("pool2d_backward", pool2d_backward, cases, ref, mistakes, allow_reference=allow_reference)
     _gradient_check_pool(pool2d_backward, allow_reference)
 
 
@@ -167,7 +167,7 @@ def _stride_one_windows(case, got):
     x = a["x"][:, :oh + ph - 1, :ow + pw - 1, :]
     wrong = np.zeros_like(a["x"])
     wrong[:, :oh + ph - 1, :ow + pw - 1, :] = backprop.pool2d_backward(a["dout"], x, (ph, pw), 1, mode=a["mode"])
-    return _difference(wrong, got) is None
+    return measure_difference(wrong, got) is None
 
 
 def _gradient_check_pool(fn, allow_reference):
@@ -177,9 +177,9 @@ def _gradient_check_pool(fn, allow_reference):
     for mode in ("max", "avg"):
         dout = rng.normal(size=ops.pool2d(x, 2, 2, mode=mode).shape)
         case = Case({"dout": dout, "x": x, "pool_size": 2, "stride": 2, "mode": mode}, "gradient check")
-        analytic = _call_student("pool2d_backward", fn, case, allow_reference)
+        analytic = call_student("pool2d_backward", fn, case, allow_reference)
         numeric = numerical_gradient(lambda v: ops.pool2d(v, 2, 2, mode=mode), x.copy(), eps=1e-6, dout=dout)
-        _report_gradcheck("pool2d_backward", f"dx ({mode})", analytic, numeric)
+        report_gradcheck("pool2d_backward", f"dx ({mode})", analytic, numeric)
 
 
 
@@ -191,7 +191,7 @@ def check_relu_backward(relu_backward, suite="public", allow_reference=False):
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
     __tracebackhide__ = True
-    rng = _rng(10, suite)
+    rng = suite_rng(10, suite)
     # images (N, H, W, C) with a batch of one and a single channel, features (N, D), a vector: in both suites
     sizes = [(2, 3, 4, 2), (5, 7), (1, 6, 5, 3), (4,), (3, 2, 2, 1)]
     if suite == "hidden":
@@ -203,25 +203,25 @@ def check_relu_backward(relu_backward, suite="public", allow_reference=False):
         cases.append(Case({"dout": rng.normal(size=size), "x": x}, "x has exact zeros"))
     mistakes = [
         Mistake("ReLU backward does not mask: dout must be zeroed where x <= 0",
-                _same_as(lambda dout, x: dout)),
+                same_as(lambda dout, x: dout)),
         Mistake("ReLU backward returns the mask (x > 0) alone: multiply it by dout",
-                _same_as(lambda dout, x: (x > 0).astype(float))),
+                same_as(lambda dout, x: (x > 0).astype(float))),
         Mistake("ReLU backward masks on dout > 0; the mask comes from the forward input x",
-                _same_as(lambda dout, x: np.where(dout > 0, dout, 0))),
+                same_as(lambda dout, x: np.where(dout > 0, dout, 0))),
         Mistake("at exactly x == 0 the gradient must be 0 (use x > 0, not x >= 0)",
-                _same_as(lambda dout, x: np.where(x >= 0, dout, 0))),
+                same_as(lambda dout, x: np.where(x >= 0, dout, 0))),
         Mistake("this is ReLU forward applied to dout; the mask must come from x",
-                _same_as(lambda dout, x: np.maximum(dout, 0))),
+                same_as(lambda dout, x: np.maximum(dout, 0))),
         Mistake("this is ReLU forward (max(x, 0)); backward passes dout through where x > 0",
-                _same_as(lambda dout, x: np.maximum(x, 0))),
+                same_as(lambda dout, x: np.maximum(x, 0))),
     ]
-    _run_cases("relu_backward", relu_backward, cases, backprop.relu_backward, mistakes,
+    run_cases("relu_backward", relu_backward, cases, backprop.relu_backward, mistakes,
                allow_reference=allow_reference)
     x = rng.normal(size=(3, 4, 5, 2))
     dout = rng.normal(size=x.shape)
-    analytic = _call_student("relu_backward", relu_backward, Case({"dout": dout, "x": x}, "gradient check"),
+    analytic = call_student("relu_backward", relu_backward, Case({"dout": dout, "x": x}, "gradient check"),
                              allow_reference)
-    _report_gradcheck("relu_backward", "dx", analytic, numerical_gradient(ops.relu, x.copy(), dout=dout))
+    report_gradcheck("relu_backward", "dx", analytic, numerical_gradient(ops.relu, x.copy(), dout=dout))
 
 
 def check_conv2d_backward(conv2d_backward, suite="public", allow_reference=False):
@@ -240,11 +240,11 @@ def check_conv2d_backward(conv2d_backward, suite="public", allow_reference=False
     def conv_case_to_backward(case):
         return {k: case.args[k] for k in ("x", "w", "stride", "padding")}
 
-    cases = [Case(conv_case_to_backward(c)) for c in _conv_cases(suite, seed=11)]
+    cases = [Case(conv_case_to_backward(c)) for c in conv_cases(suite, seed=11)]
     cases = _with_dout(cases, ops.conv2d, seed=12)
 
     def part(i, fn):
-        return _same_as(_variant_outputs(fn, i))
+        return same_as(variant_outputs(fn, i))
 
     def per_example(dout, x, w, stride, padding, i):
         return np.stack([ref(dout[n:n + 1], x[n:n + 1], w, stride, padding)[i] for n in range(len(x))])
@@ -254,16 +254,16 @@ def check_conv2d_backward(conv2d_backward, suite="public", allow_reference=False
 
     mistakes = [
         Mistake("dw is not summed over the batch: it holds one gradient per example; sum them",
-                lambda case, got: got.shape == (len(case.args["x"]),) + case.args["w"].shape and _same_as(
+                lambda case, got: got.shape == (len(case.args["x"]),) + case.args["w"].shape and same_as(
                     lambda **a: per_example(**a, i=1))(case, got), "dw"),
         # One family each for dw and db: the last example only, another one, an average, a constant
         # factor, examples left out: any weighting of the examples' gradients but "each once".
-        *_batch_sum_mistakes("dw", contributions(1), "dw"),
+        *batch_sum_mistakes("dw", contributions(1), "dw"),
         Mistake("dw is flipped: the weight gradient of cross-correlation is not rotated",
-                _same_as(lambda dout, x, w, stride, padding: ref(dout, x, w, stride, padding)[1][::-1, ::-1]), "dw"),
+                same_as(lambda dout, x, w, stride, padding: ref(dout, x, w, stride, padding)[1][::-1, ::-1]), "dw"),
         Mistake("db is not summed over the batch: it holds one gradient per example; sum them",
                 lambda case, got: got.shape == (len(case.args["x"]), case.args["w"].shape[3]), "db"),
-        *_batch_sum_mistakes("db", contributions(2), "db"),
+        *batch_sum_mistakes("db", contributions(2), "db"),
         Mistake("db is not summed over the positions: sum dout over N, height and width",
                 lambda case, got: got.ndim >= 3 and got.shape[-1] == case.args["w"].shape[3], "db"),
         Mistake("dx uses a flipped kernel (the gradient of a convolution, not of cross-correlation)",
@@ -277,7 +277,7 @@ def check_conv2d_backward(conv2d_backward, suite="public", allow_reference=False
         Mistake("dw has the wrong shape: it must be w's shape (kh, kw, C, F)",
                 lambda case, got: got.shape != case.args["w"].shape, "dw"),
     ]
-    _run_cases("conv2d_backward", conv2d_backward, cases, ref, mistakes, outputs=("dx", "dw", "db"),
+    run_cases("conv2d_backward", conv2d_backward, cases, ref, mistakes, outputs=("dx", "dw", "db"),
                allow_reference=allow_reference)
     _gradient_check_conv(conv2d_backward, allow_reference)
 
@@ -289,13 +289,13 @@ def _gradient_check_conv(fn, allow_reference):
     stride, padding = (2, 1), 1
     dout = rng.normal(size=ops.conv2d(x, w, b, stride, padding).shape)
     case = Case({"dout": dout, "x": x, "w": w, "stride": stride, "padding": padding}, "gradient check")
-    got = _call_student("conv2d_backward", fn, case, allow_reference)
+    got = call_student("conv2d_backward", fn, case, allow_reference)
     if not isinstance(got, (tuple, list)) or len(got) != 3:
         raise CheckFailed("conv2d_backward must return (dx, dw, db)")
     dx, dw, db = got
-    _report_gradcheck("conv2d_backward", "dx", dx,
+    report_gradcheck("conv2d_backward", "dx", dx,
                       numerical_gradient(lambda v: ops.conv2d(v, w, b, stride, padding), x.copy(), dout=dout))
-    _report_gradcheck("conv2d_backward", "dw", dw,
+    report_gradcheck("conv2d_backward", "dw", dw,
                       numerical_gradient(lambda v: ops.conv2d(x, v, b, stride, padding), w.copy(), dout=dout))
-    _report_gradcheck("conv2d_backward", "db", db,
+    report_gradcheck("conv2d_backward", "db", db,
                       numerical_gradient(lambda v: ops.conv2d(x, w, v, stride, padding), b.copy(), dout=dout))

@@ -25,8 +25,8 @@ import numpy as np
 from .. import backprop, ops
 from . import wire
 from ..gradcheck import numerical_gradient
-from .core import (DECIDED_BY_GRADER, Case, CheckFailed, Mistake, PartialCredit, Remote, _call_student,
-                   _report_gradcheck, _rng, _run_cases, _same_as, grading_run)
+from .core import (DECIDED_BY_GRADER, Case, CheckFailed, Mistake, PartialCredit, Remote, call_student,
+                   report_gradcheck, suite_rng, run_cases, same_as, grading_run)
 
 
 def check_softmax_cross_entropy(softmax_cross_entropy, suite="public", allow_reference=False):
@@ -39,7 +39,7 @@ def check_softmax_cross_entropy(softmax_cross_entropy, suite="public", allow_ref
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
     __tracebackhide__ = True
-    rng = _rng(14, suite)
+    rng = suite_rng(14, suite)
     sizes = [(4, 3), (1, 10), (6, 5)] + ([(8, 2), (3, 7)] if suite == "hidden" else [])
     cases = [Case({"logits": rng.normal(scale=2, size=s), "labels": rng.integers(0, s[1], size=s[0])})
              for s in sizes]
@@ -62,11 +62,12 @@ def check_softmax_cross_entropy(softmax_cross_entropy, suite="public", allow_ref
                                      for k in range(3, 21) for guard in guards)
 
     def log_of_zero(case, got):
-        return got.ndim == 0 and got == np.inf and np.any(true_class_probs(case.args["logits"], case.args["labels"]) == 0)
+        probs = true_class_probs(case.args["logits"], case.args["labels"])
+        return got.ndim == 0 and got == np.inf and np.any(probs == 0)
 
     mistakes = [
         Mistake("the loss is summed over the batch: return the mean",
-                _same_as(lambda logits, labels: ref(logits, labels)[0] * len(logits)), "loss"),
+                same_as(lambda logits, labels: ref(logits, labels)[0] * len(logits)), "loss"),
         Mistake("the loss is not a single number: average -log p[label] over the batch",
                 lambda case, got: got.ndim > 0, "loss"),
         Mistake("the loss takes the log of p plus a small epsilon (or of p clipped away from 0): with large logits "
@@ -78,28 +79,28 @@ def check_softmax_cross_entropy(softmax_cross_entropy, suite="public", allow_ref
                 "the log of the softmax", log_of_zero, "loss"),
         Mistake("exp overflowed (nan or inf): subtract each row's maximum from the logits before exp",
                 lambda case, got: not np.all(np.isfinite(got)), "loss"),
-        Mistake("the loss uses log(p) without the minus sign", _same_as(
+        Mistake("the loss uses log(p) without the minus sign", same_as(
             lambda logits, labels: -ref(logits, labels)[0]), "loss"),
         Mistake("dlogits is not divided by N: the loss is a mean, so its gradient carries 1/N",
-                _same_as(lambda logits, labels: ref(logits, labels)[1] * len(logits)), "dlogits"),
+                same_as(lambda logits, labels: ref(logits, labels)[1] * len(logits)), "dlogits"),
         Mistake("dlogits is the softmax alone: subtract 1 at each row's true class",
-                _same_as(lambda logits, labels: probs(logits) / len(logits)), "dlogits"),
+                same_as(lambda logits, labels: probs(logits) / len(logits)), "dlogits"),
         Mistake("dlogits is the softmax alone and not divided by N: (softmax - one_hot) / N",
-                _same_as(lambda logits, labels: probs(logits)), "dlogits"),
+                same_as(lambda logits, labels: probs(logits)), "dlogits"),
         Mistake("dlogits has the wrong sign: it is (softmax - one_hot) / N",
-                _same_as(lambda logits, labels: -ref(logits, labels)[1]), "dlogits"),
+                same_as(lambda logits, labels: -ref(logits, labels)[1]), "dlogits"),
         Mistake("exp overflowed (nan or inf): subtract each row's maximum from the logits before exp",
                 lambda case, got: not np.all(np.isfinite(got)), "dlogits"),
         Mistake("dlogits must have the logits' shape (N, K)",
                 lambda case, got: got.shape != case.args["logits"].shape, "dlogits"),
     ]
-    _run_cases("softmax_cross_entropy", softmax_cross_entropy, cases, ref, mistakes,
+    run_cases("softmax_cross_entropy", softmax_cross_entropy, cases, ref, mistakes,
                outputs=("loss", "dlogits"), allow_reference=allow_reference)
     logits, labels = rng.normal(size=(5, 4)), rng.integers(0, 4, size=5)
-    got = _call_student("softmax_cross_entropy", softmax_cross_entropy,
+    got = call_student("softmax_cross_entropy", softmax_cross_entropy,
                         Case({"logits": logits, "labels": labels}, "gradient check"), allow_reference)
     numeric = numerical_gradient(lambda v: ops.cross_entropy(v, labels, from_logits=True), logits.copy())
-    _report_gradcheck("softmax_cross_entropy", "dlogits", got[1] if isinstance(got, (tuple, list)) else got,
+    report_gradcheck("softmax_cross_entropy", "dlogits", got[1] if isinstance(got, (tuple, list)) else got,
                       numeric)
 
 
@@ -110,9 +111,11 @@ def check_dense_backward(dense_backward, suite="public", allow_reference=False):
         CheckFailed: on the first case that disagrees, with a diagnosis.
     """
     __tracebackhide__ = True
-    rng = _rng(15, suite)
+    rng = suite_rng(15, suite)
     # (N, D, M): a batch of one, and one input and one output unit, in both suites
-    sizes = [(4, 3, 2), (1, 5, 3), (6, 2, 7), (5, 1, 1)] + ([(3, 8, 4), (7, 1, 1), (1, 4, 2)] if suite == "hidden" else [])
+    sizes = [(4, 3, 2), (1, 5, 3), (6, 2, 7), (5, 1, 1)]
+    if suite == "hidden":
+        sizes += [(3, 8, 4), (7, 1, 1), (1, 4, 2)]
     cases = [Case({"dout": rng.normal(size=(n, m)), "x": rng.normal(size=(n, d)), "w": rng.normal(size=(d, m))})
              for n, d, m in sizes]
     ref = backprop.dense_backward
@@ -120,21 +123,21 @@ def check_dense_backward(dense_backward, suite="public", allow_reference=False):
         Mistake("dx uses w instead of its transpose: dx = dout @ w.T",
                 lambda case, got: got.shape != case.args["x"].shape, "dx"),
         Mistake("dw is transposed: dw = x.T @ dout has w's shape (D, M)",
-                _same_as(lambda dout, x, w: (x.T @ dout).T), "dw"),
+                same_as(lambda dout, x, w: (x.T @ dout).T), "dw"),
         Mistake("dw has the wrong shape: it must be w's shape (D, M), x.T @ dout",
                 lambda case, got: got.shape != case.args["w"].shape, "dw"),
-        Mistake("dw is averaged over the batch: sum, x.T @ dout", _same_as(
+        Mistake("dw is averaged over the batch: sum, x.T @ dout", same_as(
             lambda dout, x, w: x.T @ dout / len(x)), "dw"),
         Mistake("db is not summed over the batch: db = dout.sum(axis=0)",
                 lambda case, got: got.shape == case.args["dout"].shape and len(case.args["dout"]) > 1, "db"),
         Mistake("db is summed over the wrong axis: sum over the batch (axis 0), one value per unit",
                 lambda case, got: got.shape == (len(case.args["dout"]),) != (case.args["dout"].shape[1],), "db"),
-        Mistake("db is averaged over the batch: db = dout.sum(axis=0)", _same_as(
+        Mistake("db is averaged over the batch: db = dout.sum(axis=0)", same_as(
             lambda dout, x, w: dout.mean(axis=0)), "db"),
         Mistake("db is not summed over the batch: it holds only the last example's gradient",
-                _same_as(lambda dout, x, w: dout[-1]), "db"),
+                same_as(lambda dout, x, w: dout[-1]), "db"),
     ]
-    _run_cases("dense_backward", dense_backward, cases, ref, mistakes, outputs=("dx", "dw", "db"),
+    run_cases("dense_backward", dense_backward, cases, ref, mistakes, outputs=("dx", "dw", "db"),
                allow_reference=allow_reference)
 
 
@@ -222,8 +225,8 @@ def check_recipe(recipe, library):
     __tracebackhide__ = True
     allowed = {"epochs", "batch_size", "learning_rate"} | ({"schedule"} if library == "keras" else set())
     if not isinstance(recipe, dict):
-        raise CheckFailed(f"the recipe must be a dict such as {CNNLIB_RECIPE if library == 'cnnlib' else KERAS_RECIPE}, "
-                          f"got {type(recipe).__name__}")
+        example = CNNLIB_RECIPE if library == "cnnlib" else KERAS_RECIPE
+        raise CheckFailed(f"the recipe must be a dict such as {example}, got {type(recipe).__name__}")
     unknown = sorted(set(map(str, recipe)) - allowed)
     if unknown:
         raise CheckFailed(f"the recipe has settings the grader does not use: {unknown}; "
@@ -439,7 +442,7 @@ def check_trained_model(build_model, recipe, library="cnnlib"):
     if library not in TIERS:
         raise ValueError(f"library must be 'cnnlib' or 'keras', got {library!r}")
     recipe = check_recipe(recipe, library)
-    model = _call_student("build_model", build_model, Case({}, "no arguments"), allow_reference=True)
+    model = call_student("build_model", build_model, Case({}, "no arguments"), allow_reference=True)
     if not isinstance(build_model, Remote):
         model = _as_the_grader_receives(model)
     _check_network(model, library)

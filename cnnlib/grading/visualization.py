@@ -4,7 +4,7 @@ import numpy as np
 
 from ..arguments import int_pair as _pair
 from . import wire
-from .core import Case, CheckFailed, Mistake, _call_student, _difference, _rng, _run_cases, _same_as
+from .core import Case, CheckFailed, Mistake, call_student, measure_difference, suite_rng, run_cases, same_as
 
 
 def _keras_layer_rows(layers, input_shape):
@@ -128,7 +128,7 @@ def check_layer_table(layer_table, layers, input_shape, network="the network"):
     __tracebackhide__ = True
     expected = _keras_layer_rows(layers, input_shape)
     case = Case({"layers": list(layers), "input_shape": tuple(input_shape)}, network)
-    got = _call_student("layer_table", layer_table, case, allow_reference=False)
+    got = call_student("layer_table", layer_table, case, allow_reference=False)
     rows = _read_rows(got, layers, expected)
     if len(rows) != len(expected):
         raise CheckFailed(f"layer_table returned {len(rows)} rows for the {len(layers)} layers of {network}")
@@ -177,7 +177,7 @@ _OCCLUSION_HIDDEN = [(12, 10, 1, 4, 2, 0.0, 1), (7, 9, 3, (3, 2), (2, 1), 0.25, 
 
 
 def _occlusion_cases(suite):
-    rng = _rng(16, suite)
+    rng = suite_rng(16, suite)
     table = _OCCLUSION_PUBLIC + (_OCCLUSION_HIDDEN if suite == "hidden" else [])
     cases = []
     for number, (h, w, c, patch, stride, fill, label) in enumerate(table):
@@ -222,23 +222,23 @@ def check_occlusion_map(occlusion_map, suite="public", allow_reference=False):
     mistakes = [
         Mistake("the map holds p(label) of the occluded images; the course's map is the drop, "
                 "p(label | original) - p(label | occluded), so that high means important",
-                _same_as(lambda predict_fn, image, label, patch_size, stride, fill:
+                same_as(lambda predict_fn, image, label, patch_size, stride, fill:
                           predict_fn(image[None])[0, label] - reference(predict_fn, image, label, patch_size,
                                                                         stride, fill))),
         Mistake("the drop has the wrong sign: p(label | original) - p(label | occluded)",
-                _same_as(lambda **a: -reference(**a))),
+                same_as(lambda **a: -reference(**a))),
         Mistake("the stride is ignored: patch (i, j) starts at row i*stride, column j*stride",
-                _same_as(lambda **a: _shifted_stride_map(**a))),
+                same_as(lambda **a: _shifted_stride_map(**a))),
         Mistake("rows and columns are swapped: entry [i, j] is the patch at row i*sh, column j*sw "
                 "(patch_size and stride are (rows, columns))",
-                _same_as(lambda **a: _shifted_stride_map(**a, transpose=True))),
+                same_as(lambda **a: _shifted_stride_map(**a, transpose=True))),
         Mistake("the patch is filled with 0 whatever `fill` says",
-                _same_as(lambda **a: reference(**{**a, "fill": 0.0}))),
+                same_as(lambda **a: reference(**{**a, "fill": 0.0}))),
         Mistake("the map must have one entry per patch position: "
                 "((H - patch_h) // stride_h + 1, (W - patch_w) // stride_w + 1)",
                 lambda case, got: got.ndim != 2),
     ]
-    _run_cases("occlusion_map", occlusion_map, _occlusion_cases(suite), reference, mistakes,
+    run_cases("occlusion_map", occlusion_map, _occlusion_cases(suite), reference, mistakes,
                allow_reference=allow_reference, rtol=1e-6, atol=1e-9)
 
 
@@ -282,14 +282,14 @@ def check_saliency_map(saliency_map, suite="public", allow_reference=False):
     __tracebackhide__ = True
     from .. import viz
 
-    rng = _rng(17, suite)
+    rng = suite_rng(17, suite)
     table = [(8, 8, 1, 0), (10, 12, 3, 2)] + ([(12, 9, 2, 1), (6, 10, 3, 0)] if suite == "hidden" else [])
     cases = [Case({"model": _quadrant_keras_model(h, w, c, seed=200 + i), "image": rng.random((h, w, c)),
                    "label": label}, "the model looks only at the top-left quadrant")
              for i, (h, w, c, label) in enumerate(table)]
 
     def gradient_variant(reduce):
-        return _same_as(lambda model, image, label: reduce(_input_gradient(model, image, label)))
+        return same_as(lambda model, image, label: reduce(_input_gradient(model, image, label)))
 
     mistakes = [
         Mistake("the absolute value is missing: saliency is the size of the gradient, max |g| over channels",
@@ -301,13 +301,14 @@ def check_saliency_map(saliency_map, suite="public", allow_reference=False):
         Mistake("the map keeps the channel axis: reduce |gradient| with a max over it, giving (H, W)",
                 lambda case, got: got.shape == case.args["image"].shape and got.ndim == 3),
         Mistake("the gradient is taken of another class's score: use model(x)[0, label]",
-                lambda case, got: any(_difference(np.abs(_input_gradient(case.args["model"], case.args["image"], c))
-                                                  .max(axis=-1), got, 1e-4, 1e-6) is None
-                                      for c in range(3) if c != case.args["label"])),
+                lambda case, got: any(
+                    measure_difference(np.abs(_input_gradient(case.args["model"], case.args["image"], c)).max(axis=-1),
+                                       got, 1e-4, 1e-6) is None
+                    for c in range(3) if c != case.args["label"])),
     ]
 
     def reference(model, image, label):
         return viz.saliency_map(model, image, label)
 
-    _run_cases("saliency_map", saliency_map, cases, reference, mistakes, allow_reference=allow_reference,
+    run_cases("saliency_map", saliency_map, cases, reference, mistakes, allow_reference=allow_reference,
                rtol=1e-4, atol=1e-6, forbid=frozenset({"cnnlib"}))
