@@ -43,6 +43,20 @@ class PartialCredit(CheckFailed):
         self.fraction = float(fraction)
 
 
+def award(share, text, advice):
+    """Report a measured result worth ``share`` (0 to 1) of a test cell's points.
+
+    Full points print ``text``; none raise :class:`CheckFailed` with ``text`` and ``advice`` (what
+    to try next); anything between raises :class:`PartialCredit` for that share.
+    """
+    if share == 1.0:
+        print(text)
+        return
+    if share == 0.0:
+        raise CheckFailed(f"{text}. {advice}")
+    raise PartialCredit(share, text)
+
+
 # What a check prints in a student's kernel during grading when the grader, not the
 # notebook, measures the answer (a model the grader trains itself): the notebook's own
 # result then says nothing the grader could compare.
