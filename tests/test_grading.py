@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from cnnlib import backprop, blocks, grading, ops, shapes
+from cnnlib.arguments import int_pair
 from cnnlib.grading import CheckFailed, convolution, core, network, pooling_backprop, visualization
 from tools import course
 
@@ -126,9 +127,9 @@ def test_cases_cover_the_geometry_the_issue_asks_for():
     assert any(h != w for _, h, w, _ in x_shapes)
     assert any(kh != kw for kh, kw, _, _ in w_shapes)
     assert any(cin != cout for _, _, cin, cout in w_shapes)
-    strides = [core._pair(c.args["stride"]) for c in cases]
+    strides = [int_pair(c.args["stride"]) for c in cases]
     assert {1, 2, 3} <= {s for pair in strides for s in pair} and any(a != b for a, b in strides)
-    paddings = [core._pair(c.args["padding"]) for c in cases]
+    paddings = [int_pair(c.args["padding"]) for c in cases]
     assert {0, 1, 2} <= {p for pair in paddings for p in pair} and any(a != b for a, b in paddings)
     public = convolution.conv_cases("public")
     assert len(public) < len(cases)
@@ -179,7 +180,7 @@ def too_big_by_one(x, w, b=None, stride=1, padding=0, dilation=1):
 
 
 def batch_padded(x, w, b=None, stride=1, padding=0, dilation=1):
-    ph = core._pair(padding)[0]
+    ph = int_pair(padding)[0]
     out = ops.conv2d(x, w, b, stride, padding)
     return np.pad(out, ((ph, ph), (0, 0), (0, 0), (0, 0)))
 
@@ -188,8 +189,8 @@ CONV_MISTAKES = [
     (ref_conv(lambda a: {**a, "w": a["w"][::-1, ::-1]}), "the kernel is flipped"),
     (too_big_by_one, "one row or column too big or too small"),
     (ref_conv(lambda a: {**a, "stride": 1}), "the stride is ignored"),
-    (ref_conv(lambda a: {**a, "stride": (core._pair(a["stride"])[0], 1)}), "applied to the rows only"),
-    (ref_conv(lambda a: {**a, "stride": (1, core._pair(a["stride"])[1])}), "applied to the columns only"),
+    (ref_conv(lambda a: {**a, "stride": (int_pair(a["stride"])[0], 1)}), "applied to the rows only"),
+    (ref_conv(lambda a: {**a, "stride": (1, int_pair(a["stride"])[1])}), "applied to the columns only"),
     (ref_conv(lambda a: {**a, "padding": 0}), "the padding is ignored"),
     (batch_padded, "applied to the batch axis too"),
     (ref_conv(lambda a: {**a, "b": None}), "the bias is missing"),
@@ -207,7 +208,7 @@ def test_conv2d_mistakes_are_named(wrong, diagnosis, suite):
 def test_zero_pad_mistakes_are_named():
     def pad_axes(axes):
         def zero_pad(x, pad):
-            p = core._pair(pad)[0]
+            p = int_pair(pad)[0]
             return np.pad(x, [(p, p) if axis in axes else (0, 0) for axis in range(4)])
         return zero_pad
 
@@ -640,7 +641,7 @@ def test_occlusion_cases_really_know_the_answer():
         a = case.args
         heat = viz.occlusion_map(**a)
         h, w = a["image"].shape[:2]
-        sh, sw = core._pair(a["stride"])
+        sh, sw = int_pair(a["stride"])
         rows, cols = np.arange(heat.shape[0]) * sh, np.arange(heat.shape[1]) * sw
         outside = (rows[:, None] >= h // 2) | (cols[None, :] >= w // 2)
         assert np.all(heat[outside] == 0) and np.any(heat[~outside] != 0)
@@ -913,7 +914,7 @@ def test_conv2d_without_a_bias_guard_is_told_b_may_be_none():
 def test_dilation_mistakes_are_named():
     def conv_with(change):
         def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
-            return ops.conv2d(x, w, b, stride, padding, change(core._pair(dilation)))
+            return ops.conv2d(x, w, b, stride, padding, change(int_pair(dilation)))
         return conv2d
 
     for change, diagnosis in [(lambda d: 1, "the dilation is ignored"),

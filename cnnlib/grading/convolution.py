@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import ops, shapes
-from ..arguments import int_pair as _pair
+from ..arguments import int_pair
 from .core import (Case, CheckFailed, Mistake, as_array, describe_difference, measure_difference, suite_rng,
                    run_cases, same_as)
 
@@ -28,7 +28,7 @@ def check_zero_pad(zero_pad, suite="public", allow_reference=False):
     """
     __tracebackhide__ = True
     def padded(x, pad, axes):
-        ph, pw = _pair(pad)
+        ph, pw = int_pair(pad)
         widths = [(0, 0)] * 4
         for axis in axes:
             widths[axis] = (ph, ph) if axis in (0, 1) else (pw, pw)
@@ -43,9 +43,9 @@ def check_zero_pad(zero_pad, suite="public", allow_reference=False):
                 same_as(lambda x, pad: padded(x, pad, (1, 2, 3)))),
         Mistake("only the top and left (or only the bottom and right) are padded: pad both sides",
                 lambda case, got: got.shape[1:3] == tuple(
-                    n + p for n, p in zip(case.args["x"].shape[1:3], _pair(case.args["pad"])))),
+                    n + p for n, p in zip(case.args["x"].shape[1:3], int_pair(case.args["pad"])))),
         Mistake("height and width paddings are swapped: (ph, pw) means ph rows, pw columns",
-                same_as(lambda x, pad: padded(x, _pair(pad)[::-1], (1, 2)))),
+                same_as(lambda x, pad: padded(x, int_pair(pad)[::-1], (1, 2)))),
     ]
     def explain(kind, message, case):
         if not np.isscalar(case.args["pad"]):
@@ -247,7 +247,7 @@ def conv_shape_mistakes(x, pad_name="padding"):
         return {abs(dh), abs(dw)} <= {0, 1} and (dh or dw)
 
     def batch_padded(case, got):
-        p = _pair(case.args.get(pad_name, 0))[0]
+        p = int_pair(case.args.get(pad_name, 0))[0]
         return p > 0 and got.ndim == 4 and got.shape[0] == case.args[x].shape[0] + 2 * p
 
     return [
@@ -285,11 +285,11 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
         return same_as(wrong)
 
     def stride_pair(fn):
-        return changed(stride=lambda a: fn(_pair(a["stride"])))
+        return changed(stride=lambda a: fn(int_pair(a["stride"])))
 
     def dilation_pair(fn):
-        return lambda case, got: _pair(case.args["dilation"]) != (1, 1) and changed(
-            dilation=lambda a: fn(_pair(a["dilation"])))(case, got)
+        return lambda case, got: int_pair(case.args["dilation"]) != (1, 1) and changed(
+            dilation=lambda a: fn(int_pair(a["dilation"])))(case, got)
 
     def bias_times(factor):
         return lambda case, got: case.args["b"] is not None and changed(
@@ -297,7 +297,7 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
 
     def window_not_dilated(case, got):
         a = case.copy_args()
-        if _pair(a["dilation"]) == (1, 1):
+        if int_pair(a["dilation"]) == (1, 1):
             return False
         rows, cols = _expected_shape(case)[1:3]
         return measure_difference(ref(**{**a, "dilation": 1})[:, :rows, :cols], got) is None
@@ -335,7 +335,7 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
                 dilation_pair(lambda d: (d[1], d[0]))),
         Mistake("the padding is ignored: pad the input with P zeros on every side first", changed(padding=0)),
         Mistake("the vertical and horizontal paddings are swapped: padding=(ph, pw) means ph rows, pw columns",
-                changed(padding=lambda a: _pair(a["padding"])[::-1])),
+                changed(padding=lambda a: int_pair(a["padding"])[::-1])),
         *conv_shape_mistakes("x"),
     ]
 
@@ -356,7 +356,7 @@ def check_conv2d(conv2d, suite="public", allow_reference=False):
 
 
 def _expected_rows(x, w, stride, padding, dilation=1, **_):
-    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    (sh, sw), (ph, pw), (dh, dw) = int_pair(stride), int_pair(padding), int_pair(dilation)
     return (shapes.conv_output_size(x.shape[1], w.shape[0], ph, sh, dh),
             shapes.conv_output_size(x.shape[2], w.shape[1], pw, sw, dw))
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..arguments import int_pair as _pair  # noqa: F401 - (rows, columns) from an int or a pair; tests use core._pair
 from ..gradcheck import relative_error
 
 RTOL = 1e-7

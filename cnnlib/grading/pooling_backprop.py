@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import backprop, ops
-from ..arguments import int_pair as _pair
+from ..arguments import int_pair
 from ..gradcheck import numerical_gradient
 from .core import (Case, CheckFailed, Mistake, batch_sum_mistakes, call_student, measure_difference, report_gradcheck,
                    suite_rng, run_cases, same_as, variant_outputs)
@@ -60,7 +60,7 @@ def check_pool2d(pool2d, suite="public", allow_reference=False):
         Mistake("the stride is ignored: the window must move S pixels between outputs",
                 variant(stride=1)),
         Mistake("the window's height and width are swapped: pool_size=(ph, pw) means ph rows, pw columns",
-                variant(pool_size=lambda a: _pair(a["pool_size"])[::-1])),
+                variant(pool_size=lambda a: int_pair(a["pool_size"])[::-1])),
         Mistake("the channels are pooled together: pool each channel on its own (the output keeps C channels)",
                 lambda case, got: got.ndim == 3 or (got.ndim == 4 and got.shape[3] == 1 != case.args["x"].shape[3])),
         *conv_shape_mistakes("x"),
@@ -71,7 +71,7 @@ def check_pool2d(pool2d, suite="public", allow_reference=False):
 
 def _max_pool_backward_variant(dout, x, pool_size, stride, rule):
     """Wrong max-pool backward passes, written with loops: 'all_ties', 'last' or 'overwrite'."""
-    (ph, pw), (sh, sw) = _pair(pool_size), _pair(stride if stride is not None else pool_size)
+    (ph, pw), (sh, sw) = int_pair(pool_size), int_pair(stride if stride is not None else pool_size)
     dx = np.zeros_like(x, dtype=np.float64)
     n, oh, ow, c = dout.shape
     for i in range(oh):
@@ -160,7 +160,7 @@ def check_pool2d_backward(pool2d_backward, suite="public", allow_reference=False
 def _stride_one_windows(case, got):
     """True when got is what the windows of stride 1, cut to the right count, would give."""
     a = case.args
-    (ph, pw), (sh, sw) = _pair(a["pool_size"]), _pair(a["stride"] if a["stride"] is not None else a["pool_size"])
+    (ph, pw), (sh, sw) = int_pair(a["pool_size"]), int_pair(a["stride"] if a["stride"] is not None else a["pool_size"])
     if (sh, sw) == (1, 1):
         return False
     n, oh, ow, c = a["dout"].shape
@@ -270,7 +270,7 @@ def check_conv2d_backward(conv2d_backward, suite="public", allow_reference=False
                 part(0, lambda dout, x, w, stride, padding: ref(dout, x, w[::-1, ::-1], stride, padding)), "dx"),
         Mistake("dx still includes the padding: cut the P padded rows and columns off before returning",
                 lambda case, got: got.ndim == 4 and got.shape[1:3] == tuple(
-                    n + 2 * p for n, p in zip(case.args["x"].shape[1:3], _pair(case.args["padding"])))
+                    n + 2 * p for n, p in zip(case.args["x"].shape[1:3], int_pair(case.args["padding"])))
                 and got.shape != case.args["x"].shape, "dx"),
         Mistake("dx has the wrong shape: it must be x's shape (N, H, W, C)",
                 lambda case, got: got.shape != case.args["x"].shape, "dx"),

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..arguments import int_pair as _pair
+from ..arguments import int_pair
 from . import wire
 from .core import Case, CheckFailed, Mistake, call_student, measure_difference, suite_rng, run_cases, same_as
 
@@ -194,8 +194,8 @@ def _shifted_stride_map(predict_fn, image, label, patch_size, stride, fill, tran
     from ..viz import occlusion_map
 
     if transpose:
-        ph, pw = _pair(patch_size)
-        sh, sw = _pair(stride)
+        ph, pw = int_pair(patch_size)
+        sh, sw = int_pair(stride)
         flipped = occlusion_map(lambda b: predict_fn(np.swapaxes(b, 1, 2)), np.swapaxes(image, 0, 1), label,
                                 (pw, ph), (sw, sh), fill)
         return flipped.T
