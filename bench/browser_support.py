@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -135,6 +136,19 @@ class LabServer:
 def launch_chromium(playwright):
     """Debian's Chromium, headless, through Playwright's sync API."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+@contextmanager
+def chromium_session():
+    """Start Playwright and a headless Chromium (:func:`launch_chromium`); close both on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def open_and_run(page, lab, notebook, ui="lab", timeout_ms=60_000):

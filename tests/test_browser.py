@@ -42,14 +42,8 @@ def lab(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(lab):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = bs.launch_chromium(pw)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with bs.chromium_session() as chromium:
+        yield chromium
 
 
 @pytest.fixture

@@ -119,14 +119,8 @@ def class_hub(request, steps):
 
 @pytest.fixture(scope="module")
 def browser(class_hub):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = bs.launch_chromium(pw)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with bs.chromium_session() as chromium:
+        yield chromium
 
 
 def _log_in(browser, hub_url, user):
